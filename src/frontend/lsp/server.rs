@@ -1,0 +1,530 @@
+//! The LSP server's state and handlers.
+//!
+//! Notifications run synchronously on the main loop, in arrival order, so a request sees
+//! every buffer change sent before it. Requests answer from the state at once or return a
+//! future for work off the loop (disk reads); nothing here waits on the model or the person.
+//! A handler that fails logs, tells the client through `window/logMessage`, and leaves the
+//! server running; a handler that panics is caught the same way.
+
+use std::ops::ControlFlow;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::task::{Context, Poll};
+
+use async_lsp::{AnyEvent, AnyNotification, AnyRequest, ClientSocket, ErrorCode, LspService, ResponseError};
+use futures::future::BoxFuture;
+use lsp_types::notification::{self as notif, Notification as _};
+use lsp_types::request::{self as req, Request as _};
+use lsp_types::{
+    DidChangeWatchedFilesRegistrationOptions, FileChangeType, FileSystemWatcher, GlobPattern, InitializeParams,
+    InitializeResult, LogMessageParams, MessageType, PositionEncodingKind, Registration, RegistrationParams,
+    SaveOptions, ServerCapabilities, ServerInfo, TextDocumentSyncCapability, TextDocumentSyncKind,
+    TextDocumentSyncOptions, TextDocumentSyncSaveOptions, Url, WorkspaceFoldersServerCapabilities,
+    WorkspaceServerCapabilities,
+};
+use serde::{Deserialize, Serialize};
+use serde::de::DeserializeOwned;
+use serde_json::{Value, json};
+
+use super::convert;
+use crate::text::{Document, PositionEncoding};
+use crate::workspace::watch::{self, IgnoreFilter, Watcher};
+use crate::workspace::{ChangeKind, ExternalChange, Identity, ReadResult, Workspace, read_disk};
+
+
+/// kiln's own requests, listed in `initialize`'s `experimental.kiln.methods`.
+pub const KILN_READ: &str = "kiln/read";
+pub const KILN_STATUS: &str = "kiln/status";
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Phase {
+    Uninitialized,
+    Running,
+    ShuttingDown,
+}
+
+/// Who reports changes to closed files.
+enum WatchMode {
+    /// No workspace root, nothing to watch.
+    Off,
+    /// The client, through `workspace/didChangeWatchedFiles` (registered dynamically).
+    Client,
+    /// kiln's own `notify` watcher; `None` until it has started.
+    Notify(Option<Watcher>),
+}
+
+impl WatchMode {
+    fn name(&self) -> &'static str {
+        match self {
+            WatchMode::Off => "off",
+            WatchMode::Client => "client",
+            WatchMode::Notify(_) => "notify",
+        }
+    }
+}
+
+/// Events the server sends itself through the main loop.
+struct WatchedChanges(Vec<ExternalChange>);
+struct WatcherStarted(Result<Watcher, String>);
+struct WatchError(String);
+struct RegistrationFailed(String);
+
+pub struct Server {
+    client: ClientSocket,
+    shutdown_requested: Arc<AtomicBool>,
+    phase: Phase,
+    encoding: PositionEncoding,
+    workspace: Workspace,
+    ignore: IgnoreFilter,
+    watch: WatchMode,
+    client_registers_watchers: bool,
+}
+
+impl Server {
+    pub fn new(client: ClientSocket, shutdown_requested: Arc<AtomicBool>) -> Self {
+        Server {
+            client,
+            shutdown_requested,
+            phase: Phase::Uninitialized,
+            encoding: PositionEncoding::Utf16,
+            workspace: Workspace::default(),
+            ignore: IgnoreFilter::new(Vec::new()),
+            watch: WatchMode::Off,
+            client_registers_watchers: false,
+        }
+    }
+
+    fn initialize(&mut self, params: InitializeParams) -> InitializeResult {
+        let offered: Vec<&str> = params
+            .capabilities
+            .general
+            .as_ref()
+            .and_then(|g| g.position_encodings.as_ref())
+            .map(|encs| encs.iter().map(|e| e.as_str()).collect())
+            .unwrap_or_default();
+        self.encoding = PositionEncoding::negotiate(&offered);
+        self.client_registers_watchers = params
+            .capabilities
+            .workspace
+            .as_ref()
+            .and_then(|w| w.did_change_watched_files.as_ref())
+            .and_then(|d| d.dynamic_registration)
+            .unwrap_or(false);
+        self.workspace = Workspace::new(workspace_roots(&params));
+        self.ignore = IgnoreFilter::new(self.workspace.roots().to_vec());
+        if let Some(info) = &params.client_info {
+            tracing::info!("client: {} {}", info.name, info.version.as_deref().unwrap_or(""));
+        }
+        tracing::info!(
+            "position encoding {}, roots {:?}",
+            self.encoding.as_lsp_str(),
+            self.workspace.roots()
+        );
+        self.phase = Phase::Running;
+        InitializeResult {
+            capabilities: ServerCapabilities {
+                position_encoding: Some(PositionEncodingKind::new(self.encoding.as_lsp_str())),
+                text_document_sync: Some(TextDocumentSyncCapability::Options(TextDocumentSyncOptions {
+                    open_close: Some(true),
+                    change: Some(TextDocumentSyncKind::INCREMENTAL),
+                    save: Some(TextDocumentSyncSaveOptions::SaveOptions(SaveOptions { include_text: Some(false) })),
+                    will_save: None,
+                    will_save_wait_until: None,
+                })),
+                workspace: Some(WorkspaceServerCapabilities {
+                    workspace_folders: Some(WorkspaceFoldersServerCapabilities {
+                        supported: Some(true),
+                        change_notifications: Some(lsp_types::OneOf::Left(true)),
+                    }),
+                    file_operations: None,
+                }),
+                experimental: Some(json!({ "kiln": { "methods": [KILN_READ, KILN_STATUS] } })),
+                ..ServerCapabilities::default()
+            },
+            server_info: Some(ServerInfo { name: "kiln".into(), version: Some(env!("CARGO_PKG_VERSION").into()) }),
+        }
+    }
+
+    fn read(&self, params: ReadParams) -> BoxFuture<'static, Result<Value, ResponseError>> {
+        let uri = params.uri;
+        if let Some(doc) = self.workspace.document(&convert::doc_key(&uri)) {
+            let read = ReadResult {
+                text: doc.rope().to_string(),
+                identity: Identity::Buffer { version: doc.version() },
+            };
+            let language_id = Some(doc.language_id().to_owned());
+            return Box::pin(std::future::ready(Ok(read_reply(uri, read, language_id))));
+        }
+        let Some(path) = convert::file_path(&uri) else {
+            return failed(format!("{uri} is not open in the editor and is not a file: URI"));
+        };
+        Box::pin(async move {
+            let read = tokio::task::spawn_blocking(move || read_disk(&path))
+                .await
+                .map_err(|err| request_failed(format!("reading failed: {err}")))?
+                .map_err(|err| request_failed(err.to_string()))?;
+            Ok(read_reply(uri, read, None))
+        })
+    }
+
+    fn status(&self) -> Value {
+        let mut documents: Vec<Value> = self
+            .workspace
+            .documents()
+            .map(|doc| {
+                json!({
+                    "uri": doc.uri(),
+                    "version": doc.version(),
+                    "languageId": doc.language_id(),
+                    "lineCount": doc.rope().len_lines(),
+                    "byteLength": doc.rope().len_bytes(),
+                })
+            })
+            .collect();
+        documents.sort_by(|a, b| a["uri"].as_str().cmp(&b["uri"].as_str()));
+        let (n_changes, recent) = self.workspace.external_changes();
+        let recent: Vec<Value> =
+            recent.map(|c| json!({ "path": c.path, "kind": c.kind.as_str() })).collect();
+        json!({
+            "version": env!("CARGO_PKG_VERSION"),
+            "positionEncoding": self.encoding.as_lsp_str(),
+            "roots": self.workspace.roots(),
+            "watching": self.watch.name(),
+            "openDocuments": documents,
+            "externalChanges": { "total": n_changes, "recent": recent },
+        })
+    }
+
+    fn dispatch_notification(&mut self, notif: AnyNotification) -> Result<(), String> {
+        match notif.method.as_str() {
+            notif::Initialized::METHOD => self.start_watching(),
+            notif::DidOpenTextDocument::METHOD => {
+                let p: lsp_types::DidOpenTextDocumentParams = params(notif)?;
+                let doc = p.text_document;
+                let key = convert::doc_key(&doc.uri);
+                let fresh = Document::new(doc.uri.to_string(), doc.version, doc.language_id, &doc.text);
+                if self.workspace.open(key, fresh).is_some() {
+                    tracing::warn!("{} was opened again; its text was replaced", doc.uri);
+                }
+            }
+            notif::DidChangeTextDocument::METHOD => {
+                let p: lsp_types::DidChangeTextDocumentParams = params(notif)?;
+                let uri = p.text_document.uri;
+                let version = p.text_document.version;
+                let Some(doc) = self.workspace.document_mut(&convert::doc_key(&uri)) else {
+                    return Err(format!("didChange for {uri}, which is not open; the change was ignored"));
+                };
+                let changes: Vec<_> = p.content_changes.into_iter().map(convert::content_change).collect();
+                let kept = doc.version();
+                let report = doc.apply_changes(version, &changes, self.encoding).map_err(|err| {
+                    format!("{uri}: {err}; the whole change was rejected and the document stays at version {kept}")
+                })?;
+                if let Some(previous) = report.version_not_increasing {
+                    tracing::warn!("{uri}: version went from {previous} to {version}; versions must increase");
+                }
+            }
+            notif::DidCloseTextDocument::METHOD => {
+                let p: lsp_types::DidCloseTextDocumentParams = params(notif)?;
+                if self.workspace.close(&convert::doc_key(&p.text_document.uri)).is_none() {
+                    tracing::warn!("didClose for {}, which was not open", p.text_document.uri);
+                }
+            }
+            notif::DidSaveTextDocument::METHOD => {
+                let p: lsp_types::DidSaveTextDocumentParams = params(notif)?;
+                let uri = p.text_document.uri;
+                let key = convert::doc_key(&uri);
+                match (self.workspace.document_mut(&key), p.text) {
+                    (None, _) => tracing::warn!("didSave for {uri}, which is not open"),
+                    (Some(doc), Some(text)) if *doc.rope() != text => {
+                        tracing::warn!("{uri}: the saved text differs from kiln's copy; resynchronised");
+                        let (version, language_id) = (doc.version(), doc.language_id().to_owned());
+                        doc.reset(version, language_id, &text);
+                    }
+                    (Some(_), _) => tracing::debug!("{uri} saved"),
+                }
+            }
+            notif::DidChangeWatchedFiles::METHOD => {
+                let p: lsp_types::DidChangeWatchedFilesParams = params(notif)?;
+                let mut changes = Vec::new();
+                for event in p.changes {
+                    let Some(path) = convert::file_path(&event.uri) else { continue };
+                    let kind = match event.typ {
+                        FileChangeType::CREATED => ChangeKind::Created,
+                        FileChangeType::DELETED => ChangeKind::Deleted,
+                        _ => ChangeKind::Changed,
+                    };
+                    changes.push(ExternalChange { path: crate::workspace::paths::normalize(&path), kind });
+                }
+                self.record_changes(changes);
+            }
+            notif::DidChangeWorkspaceFolders::METHOD => {
+                let p: lsp_types::DidChangeWorkspaceFoldersParams = params(notif)?;
+                for folder in &p.event.removed {
+                    if let Some(path) = convert::file_path(&folder.uri) {
+                        self.workspace.remove_root(&path);
+                    }
+                }
+                for folder in &p.event.added {
+                    if let Some(path) = convert::file_path(&folder.uri) {
+                        self.workspace.add_root(&path);
+                    }
+                }
+                self.ignore = IgnoreFilter::new(self.workspace.roots().to_vec());
+                if !matches!(self.watch, WatchMode::Client) {
+                    self.start_watching();
+                }
+            }
+            method if method.starts_with("$/") => tracing::debug!("ignoring {method}"),
+            method => tracing::info!("ignoring unknown notification {method}"),
+        }
+        Ok(())
+    }
+
+    /// Records external changes that survive the ignore rules.
+    fn record_changes(&mut self, changes: Vec<ExternalChange>) {
+        for change in changes {
+            if self.ignore.is_ignored(&change.path) {
+                continue;
+            }
+            tracing::debug!("{} {}", change.path.display(), change.kind.as_str());
+            self.workspace.record_external_change(change);
+        }
+    }
+
+    fn start_watching(&mut self) {
+        if self.workspace.roots().is_empty() {
+            self.watch = WatchMode::Off;
+            return;
+        }
+        if self.client_registers_watchers {
+            self.watch = WatchMode::Client;
+            let client = self.client.clone();
+            tokio::spawn(async move {
+                let options = DidChangeWatchedFilesRegistrationOptions {
+                    watchers: vec![FileSystemWatcher { glob_pattern: GlobPattern::String("**/*".into()), kind: None }],
+                };
+                let params = RegistrationParams {
+                    registrations: vec![Registration {
+                        id: "kiln-watched-files".into(),
+                        method: notif::DidChangeWatchedFiles::METHOD.into(),
+                        register_options: serde_json::to_value(options).ok(),
+                    }],
+                };
+                if let Err(err) = client.request::<req::RegisterCapability>(params).await {
+                    let _ = client.emit(RegistrationFailed(err.to_string()));
+                }
+            });
+        } else {
+            self.start_notify_watcher();
+        }
+    }
+
+    fn start_notify_watcher(&mut self) {
+        // Dropping the previous watcher (if any) stops it.
+        self.watch = WatchMode::Notify(None);
+        let roots = self.workspace.roots().to_vec();
+        let client = self.client.clone();
+        tokio::task::spawn_blocking(move || {
+            let on_changes = client.clone();
+            let on_error = client.clone();
+            let started = watch::watch(
+                &roots,
+                move |changes| {
+                    let _ = on_changes.emit(WatchedChanges(changes));
+                },
+                move |err| {
+                    let _ = on_error.emit(WatchError(err));
+                },
+            );
+            let _ = client.emit(WatcherStarted(started.map_err(|err| err.to_string())));
+        });
+    }
+
+    fn handle_event(&mut self, event: AnyEvent) -> Result<(), String> {
+        let event = match event.downcast::<WatchedChanges>() {
+            Ok(WatchedChanges(changes)) => {
+                self.record_changes(changes);
+                return Ok(());
+            }
+            Err(event) => event,
+        };
+        let event = match event.downcast::<WatcherStarted>() {
+            Ok(WatcherStarted(Ok(watcher))) => {
+                if let WatchMode::Notify(slot) = &mut self.watch {
+                    *slot = Some(watcher);
+                }
+                return Ok(());
+            }
+            Ok(WatcherStarted(Err(err))) => {
+                self.watch = WatchMode::Off;
+                return Err(format!("cannot watch the workspace for file changes: {err}"));
+            }
+            Err(event) => event,
+        };
+        let event = match event.downcast::<WatchError>() {
+            Ok(WatchError(err)) => return Err(format!("file watcher: {err}")),
+            Err(event) => event,
+        };
+        match event.downcast::<RegistrationFailed>() {
+            Ok(RegistrationFailed(err)) => {
+                tracing::warn!("the client refused to watch files ({err}); watching with notify instead");
+                self.client_registers_watchers = false;
+                self.start_notify_watcher();
+                Ok(())
+            }
+            Err(event) => Err(format!("bug: unexpected internal event {}", event.type_name())),
+        }
+    }
+
+    /// Logs a problem and shows it in the client's log.
+    fn report(&self, level: MessageType, message: String) {
+        if level == MessageType::ERROR {
+            tracing::error!("{message}");
+        } else {
+            tracing::warn!("{message}");
+        }
+        let _ = self.client.notify::<notif::LogMessage>(LogMessageParams { typ: level, message: format!("kiln: {message}") });
+    }
+}
+
+#[derive(Deserialize)]
+struct ReadParams {
+    uri: Url,
+}
+
+/// `kiln/read`'s answer.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct ReadReply {
+    uri: Url,
+    text: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    language_id: Option<String>,
+    identity: IdentityWire,
+}
+
+#[derive(Serialize)]
+#[serde(tag = "kind", rename_all = "camelCase")]
+enum IdentityWire {
+    Buffer { version: i32 },
+    Disk { hash: String, length: u64 },
+}
+
+fn read_reply(uri: Url, read: ReadResult, language_id: Option<String>) -> Value {
+    let identity = match read.identity {
+        Identity::Buffer { version } => IdentityWire::Buffer { version },
+        Identity::Disk { hash, len } => IdentityWire::Disk { hash: format!("{hash:016x}"), length: len },
+    };
+    serde_json::to_value(ReadReply { uri, text: read.text, language_id, identity }).unwrap_or(Value::Null)
+}
+
+fn workspace_roots(params: &InitializeParams) -> Vec<PathBuf> {
+    if let Some(folders) = &params.workspace_folders {
+        return folders.iter().filter_map(|f| convert::file_path(&f.uri)).collect();
+    }
+    #[allow(deprecated)]
+    let root_uri = params.root_uri.as_ref().and_then(convert::file_path);
+    #[allow(deprecated)]
+    let root_path = params.root_path.as_ref().map(PathBuf::from);
+    root_uri.or(root_path).into_iter().collect()
+}
+
+fn params<P: DeserializeOwned>(notif: AnyNotification) -> Result<P, String> {
+    serde_json::from_value(notif.params).map_err(|err| format!("invalid params for {}: {err}", notif.method))
+}
+
+fn request_failed(message: String) -> ResponseError {
+    ResponseError::new(ErrorCode::REQUEST_FAILED, message)
+}
+
+fn failed(message: String) -> BoxFuture<'static, Result<Value, ResponseError>> {
+    Box::pin(std::future::ready(Err(request_failed(message))))
+}
+
+fn ready(result: Result<Value, ResponseError>) -> BoxFuture<'static, Result<Value, ResponseError>> {
+    Box::pin(std::future::ready(result))
+}
+
+fn request_params<P: DeserializeOwned>(req: AnyRequest) -> Result<P, ResponseError> {
+    serde_json::from_value(req.params)
+        .map_err(|err| ResponseError::new(ErrorCode::INVALID_PARAMS, format!("invalid params for {}: {err}", req.method)))
+}
+
+impl tower::Service<AnyRequest> for Server {
+    type Response = Value;
+    type Error = ResponseError;
+    type Future = BoxFuture<'static, Result<Value, ResponseError>>;
+
+    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, req: AnyRequest) -> Self::Future {
+        let method = req.method.as_str();
+        match (self.phase, method) {
+            (Phase::Uninitialized, req::Initialize::METHOD) => {
+                return ready(request_params(req).map(|p| {
+                    serde_json::to_value(self.initialize(p)).unwrap_or(Value::Null)
+                }));
+            }
+            (Phase::Uninitialized, _) => {
+                return ready(Err(ResponseError::new(
+                    ErrorCode::SERVER_NOT_INITIALIZED,
+                    format!("{method} before initialize: send initialize first"),
+                )));
+            }
+            (_, req::Initialize::METHOD) => {
+                return ready(Err(ResponseError::new(ErrorCode::INVALID_REQUEST, "initialize was already received")));
+            }
+            (Phase::ShuttingDown, _) => {
+                return ready(Err(ResponseError::new(
+                    ErrorCode::INVALID_REQUEST,
+                    format!("{method} after shutdown: the server only accepts exit now"),
+                )));
+            }
+            (Phase::Running, _) => {}
+        }
+        match method {
+            req::Shutdown::METHOD => {
+                self.phase = Phase::ShuttingDown;
+                self.shutdown_requested.store(true, Ordering::SeqCst);
+                self.watch = WatchMode::Off;
+                ready(Ok(Value::Null))
+            }
+            KILN_READ => match request_params(req) {
+                Ok(p) => self.read(p),
+                Err(err) => ready(Err(err)),
+            },
+            KILN_STATUS => ready(Ok(self.status())),
+            _ => ready(Err(ResponseError::new(ErrorCode::METHOD_NOT_FOUND, format!("unknown method {method}")))),
+        }
+    }
+}
+
+impl LspService for Server {
+    fn notify(&mut self, notif: AnyNotification) -> ControlFlow<async_lsp::Result<()>> {
+        if notif.method == notif::Exit::METHOD {
+            return ControlFlow::Break(Ok(()));
+        }
+        if self.phase == Phase::Uninitialized {
+            tracing::warn!("dropped {} received before initialize", notif.method);
+            return ControlFlow::Continue(());
+        }
+        let method = notif.method.clone();
+        match catch_unwind(AssertUnwindSafe(|| self.dispatch_notification(notif))) {
+            Ok(Ok(())) => {}
+            Ok(Err(message)) => self.report(MessageType::ERROR, message),
+            Err(_panic) => self.report(MessageType::ERROR, format!("bug: the {method} handler panicked; see the log")),
+        }
+        ControlFlow::Continue(())
+    }
+
+    fn emit(&mut self, event: AnyEvent) -> ControlFlow<async_lsp::Result<()>> {
+        if let Err(message) = self.handle_event(event) {
+            self.report(MessageType::WARNING, message);
+        }
+        ControlFlow::Continue(())
+    }
+}

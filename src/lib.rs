@@ -1,0 +1,10 @@
+//! kiln: an AI coding agent backend that editors launch over stdio.
+//!
+//! Layers depend only downwards: `text` (pure) → `workspace` (buffers over disk) →
+//! `frontend` (wire protocols). `logging` sets up tracing for the binary. See
+//! ARCHITECTURE.md for the map and the invariants.
+
+pub mod frontend;
+pub mod logging;
+pub mod text;
+pub mod workspace;
