@@ -10,7 +10,9 @@ use kiln::frontend::lsp::{self, ServeOptions};
 /// kiln: an AI coding agent backend that editors launch over stdio.
 #[derive(Parser)]
 #[command(name = "kiln", version, propagate_version = true)]
-#[command(after_help = "Logging: KILN_LOG_LEVEL=debug (a tracing filter), --log-file or KILN_LOG=PATH.\nDocs: README.md and protocol/ in the kiln repository.")]
+#[command(
+    after_help = "Logging: KILN_LOG_LEVEL=debug (a tracing filter), --log-file or KILN_LOG=PATH.\nDocs: README.md and protocol/ in the kiln repository."
+)]
 struct Cli {
     /// Append logs to this file instead of stderr.
     #[arg(long, global = true, env = "KILN_LOG", value_name = "PATH")]
@@ -64,9 +66,19 @@ fn main() -> ExitCode {
     }
     let code = match cli.command {
         Command::Lsp { max_message_bytes } => lsp::run_stdio(ServeOptions { max_message_bytes }),
-        Command::Diff { old, new, format, color, context } => {
-            kiln::frontend::cli::diff::run(DiffCommand { old, new, format, color, context })
-        }
+        Command::Diff {
+            old,
+            new,
+            format,
+            color,
+            context,
+        } => kiln::frontend::cli::diff::run(DiffCommand {
+            old,
+            new,
+            format,
+            color,
+            context,
+        }),
     };
     ExitCode::from(u8::try_from(code).unwrap_or(1))
 }

@@ -10,4 +10,6 @@ mod overlay;
 pub mod paths;
 pub mod watch;
 
-pub use overlay::{ChangeKind, DocKey, ExternalChange, Identity, ReadError, ReadResult, Workspace, read_disk};
+pub use overlay::{
+    ChangeKind, DocKey, ExternalChange, Identity, ReadError, ReadResult, Workspace, read_disk,
+};

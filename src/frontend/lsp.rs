@@ -33,7 +33,9 @@ pub struct ServeOptions {
 
 impl Default for ServeOptions {
     fn default() -> Self {
-        ServeOptions { max_message_bytes: DEFAULT_MAX_MESSAGE_BYTES }
+        ServeOptions {
+            max_message_bytes: DEFAULT_MAX_MESSAGE_BYTES,
+        }
     }
 }
 
@@ -47,7 +49,12 @@ pub async fn serve(
     let (out_tx, out_rx) = tokio::sync::mpsc::unbounded_channel();
     let writer = tokio::spawn(framing::write_out(out_rx, output));
     let (to_main_loop, main_loop_input) = tokio::io::duplex(1 << 16);
-    let pump = tokio::spawn(framing::pump(input, to_main_loop, out_tx.clone(), options.max_message_bytes));
+    let pump = tokio::spawn(framing::pump(
+        input,
+        to_main_loop,
+        out_tx.clone(),
+        options.max_message_bytes,
+    ));
 
     let shutdown_requested = Arc::new(AtomicBool::new(false));
     let (main_loop, _client) = MainLoop::new_server(|client| {
@@ -55,7 +62,12 @@ pub async fn serve(
         let max = std::num::NonZeroUsize::new(MAX_CONCURRENT_REQUESTS).expect("non-zero");
         ConcurrencyLayer::new(max).layer(CatchUnwindLayer::default().layer(server))
     });
-    let result = main_loop.run_buffered(main_loop_input.compat(), framing::ChannelWriter::new(out_tx)).await;
+    let result = main_loop
+        .run_buffered(
+            main_loop_input.compat(),
+            framing::ChannelWriter::new(out_tx),
+        )
+        .await;
     pump.abort();
     let _ = pump.await;
     let _ = writer.await;
@@ -66,12 +78,20 @@ pub async fn serve(
         Err(async_lsp::Error::Eof) => tracing::info!("the client closed the connection"),
         Err(err) => tracing::error!("the LSP main loop stopped: {err}"),
     }
-    if exited_cleanly && shutdown_requested.load(Ordering::SeqCst) { 0 } else { 1 }
+    if exited_cleanly && shutdown_requested.load(Ordering::SeqCst) {
+        0
+    } else {
+        1
+    }
 }
 
 /// Serves over the process's stdin/stdout; returns the exit code.
 pub fn run_stdio(options: ServeOptions) -> i32 {
-    let runtime = match tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(err) => {
             tracing::error!("cannot start the async runtime: {err}");

@@ -34,7 +34,10 @@ pub struct DiffOptions {
 
 impl Default for DiffOptions {
     fn default() -> Self {
-        DiffOptions { context: 3, inline_spans: true }
+        DiffOptions {
+            context: 3,
+            inline_spans: true,
+        }
     }
 }
 
@@ -108,11 +111,17 @@ pub struct Hunk {
 
 impl Hunk {
     pub fn n_added(&self) -> usize {
-        self.lines.iter().filter(|l| l.kind == LineKind::Added).count()
+        self.lines
+            .iter()
+            .filter(|l| l.kind == LineKind::Added)
+            .count()
     }
 
     pub fn n_removed(&self) -> usize {
-        self.lines.iter().filter(|l| l.kind == LineKind::Removed).count()
+        self.lines
+            .iter()
+            .filter(|l| l.kind == LineKind::Removed)
+            .count()
     }
 }
 
@@ -136,7 +145,10 @@ impl Diff {
         let hunks = group_blocks(&blocks, options.context)
             .map(|group| build_hunk(group, &old_lines, &new_lines, options))
             .collect();
-        Diff { hunks, context: options.context }
+        Diff {
+            hunks,
+            context: options.context,
+        }
     }
 
     pub fn is_empty(&self) -> bool {
@@ -176,8 +188,14 @@ fn build_hunk(
     let n_old = old_lines.len() as u32;
     let lead = first.before.start.min(options.context);
     let trail = (n_old - last.before.end).min(options.context);
-    let old = LineRange { start: first.before.start - lead, len: 0 };
-    let new = LineRange { start: first.after.start - lead, len: 0 };
+    let old = LineRange {
+        start: first.before.start - lead,
+        len: 0,
+    };
+    let new = LineRange {
+        start: first.after.start - lead,
+        len: 0,
+    };
     let old_end = last.before.end + trail;
     let new_end = last.after.end + trail;
 
@@ -194,7 +212,10 @@ fn build_hunk(
     context(&mut lines, old.start..first.before.start);
     for (block_idx, block) in group.iter().enumerate() {
         if block_idx > 0 {
-            context(&mut lines, group[block_idx - 1].before.end..block.before.start);
+            context(
+                &mut lines,
+                group[block_idx - 1].before.end..block.before.start,
+            );
         }
         let removed = &old_lines[block.before.start as usize..block.before.end as usize];
         let added = &new_lines[block.after.start as usize..block.after.end as usize];
@@ -206,7 +227,11 @@ fn build_hunk(
         let mut push = |kind, texts: &[&str], mut spans: Vec<Vec<std::ops::Range<usize>>>| {
             spans.resize(texts.len(), Vec::new());
             for (text, spans) in texts.iter().zip(spans) {
-                lines.push(DiffLine { kind, text: (*text).to_owned(), spans });
+                lines.push(DiffLine {
+                    kind,
+                    text: (*text).to_owned(),
+                    spans,
+                });
             }
         };
         push(LineKind::Removed, removed, removed_spans);
@@ -217,8 +242,14 @@ fn build_hunk(
     let id = hunk_id(old.start, &lines);
     Hunk {
         id,
-        old: LineRange { start: old.start, len: old_end - old.start },
-        new: LineRange { start: new.start, len: new_end - new.start },
+        old: LineRange {
+            start: old.start,
+            len: old_end - old.start,
+        },
+        new: LineRange {
+            start: new.start,
+            len: new_end - new.start,
+        },
         lines,
     }
 }
@@ -247,17 +278,46 @@ mod tests {
     #[test]
     fn nearby_changes_share_a_hunk_like_git() {
         let old: String = (1..=20).map(|i| format!("line {i}\n")).collect();
-        let new = old.replace("line 5\n", "LINE 5\n").replace("line 11\n", "LINE 11\n");
+        let new = old
+            .replace("line 5\n", "LINE 5\n")
+            .replace("line 11\n", "LINE 11\n");
         // Gap of 5 unchanged lines: one hunk with context 3, two with context 2.
-        assert_eq!(Diff::new(&old, &new, DiffOptions { context: 3, inline_spans: false }).hunks.len(), 1);
-        assert_eq!(Diff::new(&old, &new, DiffOptions { context: 2, inline_spans: false }).hunks.len(), 2);
+        assert_eq!(
+            Diff::new(
+                &old,
+                &new,
+                DiffOptions {
+                    context: 3,
+                    inline_spans: false
+                }
+            )
+            .hunks
+            .len(),
+            1
+        );
+        assert_eq!(
+            Diff::new(
+                &old,
+                &new,
+                DiffOptions {
+                    context: 2,
+                    inline_spans: false
+                }
+            )
+            .hunks
+            .len(),
+            2
+        );
     }
 
     #[test]
     fn ids_are_stable_and_distinct() {
         let old = "a\nb\nc\nd\ne\nf\ng\nh\ni\nj\n";
         let new = "a\nB\nc\nd\ne\nf\ng\nh\nI\nj\n";
-        let options = DiffOptions { context: 1, inline_spans: true };
+        let options = DiffOptions {
+            context: 1,
+            inline_spans: true,
+        };
         let one = Diff::new(old, new, options);
         let two = Diff::new(old, new, options);
         assert_eq!(one.hunk_ids(), two.hunk_ids());

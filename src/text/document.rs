@@ -49,7 +49,12 @@ pub struct Document {
 
 impl Document {
     pub fn new(uri: String, version: i32, language_id: String, text: &str) -> Self {
-        Document { uri, version, language_id, rope: Rope::from_str(text) }
+        Document {
+            uri,
+            version,
+            language_id,
+            rope: Rope::from_str(text),
+        }
     }
 
     pub fn uri(&self) -> &str {
@@ -118,7 +123,9 @@ fn apply_one(
         });
     }
     let start = position::to_char_idx(rope, Unclipped(range.start), enc).0;
-    let end = position::to_char_idx(rope, Unclipped(range.end), enc).0.max(start);
+    let end = position::to_char_idx(rope, Unclipped(range.end), enc)
+        .0
+        .max(start);
     if end > start {
         rope.remove(start..end);
     }
@@ -135,7 +142,10 @@ mod tests {
 
     fn change(l0: u32, c0: u32, l1: u32, c1: u32, text: &str) -> ContentChange {
         ContentChange {
-            range: Some(Unclipped(Range::new(Position::new(l0, c0), Position::new(l1, c1)))),
+            range: Some(Unclipped(Range::new(
+                Position::new(l0, c0),
+                Position::new(l1, c1),
+            ))),
             text: text.to_owned(),
         }
     }
@@ -150,7 +160,10 @@ mod tests {
                 PositionEncoding::Utf16,
             )
             .unwrap_err();
-        assert!(matches!(err, ChangeError::EndBeforeStart { change_idx: 1, .. }));
+        assert!(matches!(
+            err,
+            ChangeError::EndBeforeStart { change_idx: 1, .. }
+        ));
         assert_eq!(doc.rope().to_string(), "hello\nworld\n");
         assert_eq!(doc.version(), 1);
     }

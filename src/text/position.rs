@@ -150,7 +150,11 @@ pub fn to_char_idx(rope: &Rope, pos: Unclipped<Position>, enc: PositionEncoding)
             let idx = rope.utf16_cu_to_char(target);
             // Ropey maps the second half of a surrogate pair to the char after it; round
             // down instead, like the other encodings.
-            if rope.char_to_utf16_cu(idx) > target { idx - 1 } else { idx }
+            if rope.char_to_utf16_cu(idx) > target {
+                idx - 1
+            } else {
+                idx
+            }
         }
     };
     CharIdx(idx.min(line_end))
@@ -190,10 +194,22 @@ mod tests {
     #[test]
     fn negotiation_prefers_utf8_then_utf16() {
         assert_eq!(PositionEncoding::negotiate(&[]), PositionEncoding::Utf16);
-        assert_eq!(PositionEncoding::negotiate(&["utf-16", "utf-8"]), PositionEncoding::Utf8);
-        assert_eq!(PositionEncoding::negotiate(&["utf-32", "utf-16"]), PositionEncoding::Utf16);
-        assert_eq!(PositionEncoding::negotiate(&["utf-32"]), PositionEncoding::Utf32);
-        assert_eq!(PositionEncoding::negotiate(&["latin-1"]), PositionEncoding::Utf16);
+        assert_eq!(
+            PositionEncoding::negotiate(&["utf-16", "utf-8"]),
+            PositionEncoding::Utf8
+        );
+        assert_eq!(
+            PositionEncoding::negotiate(&["utf-32", "utf-16"]),
+            PositionEncoding::Utf16
+        );
+        assert_eq!(
+            PositionEncoding::negotiate(&["utf-32"]),
+            PositionEncoding::Utf32
+        );
+        assert_eq!(
+            PositionEncoding::negotiate(&["latin-1"]),
+            PositionEncoding::Utf16
+        );
     }
 
     #[test]
@@ -211,12 +227,33 @@ mod tests {
     #[test]
     fn rounds_down_inside_multi_unit_chars() {
         let rope = Rope::from_str("a😀b");
-        assert_eq!(to_char_idx(&rope, pos(0, 2), PositionEncoding::Utf16), CharIdx(1));
-        assert_eq!(to_char_idx(&rope, pos(0, 3), PositionEncoding::Utf16), CharIdx(2));
-        assert_eq!(to_char_idx(&rope, pos(0, 3), PositionEncoding::Utf8), CharIdx(1));
-        assert_eq!(to_char_idx(&rope, pos(0, 5), PositionEncoding::Utf8), CharIdx(2));
-        assert_eq!(to_position(&rope, CharIdx(2), PositionEncoding::Utf8), Position::new(0, 5));
-        assert_eq!(to_position(&rope, CharIdx(2), PositionEncoding::Utf16), Position::new(0, 3));
-        assert_eq!(to_position(&rope, CharIdx(2), PositionEncoding::Utf32), Position::new(0, 2));
+        assert_eq!(
+            to_char_idx(&rope, pos(0, 2), PositionEncoding::Utf16),
+            CharIdx(1)
+        );
+        assert_eq!(
+            to_char_idx(&rope, pos(0, 3), PositionEncoding::Utf16),
+            CharIdx(2)
+        );
+        assert_eq!(
+            to_char_idx(&rope, pos(0, 3), PositionEncoding::Utf8),
+            CharIdx(1)
+        );
+        assert_eq!(
+            to_char_idx(&rope, pos(0, 5), PositionEncoding::Utf8),
+            CharIdx(2)
+        );
+        assert_eq!(
+            to_position(&rope, CharIdx(2), PositionEncoding::Utf8),
+            Position::new(0, 5)
+        );
+        assert_eq!(
+            to_position(&rope, CharIdx(2), PositionEncoding::Utf16),
+            Position::new(0, 3)
+        );
+        assert_eq!(
+            to_position(&rope, CharIdx(2), PositionEncoding::Utf32),
+            Position::new(0, 2)
+        );
     }
 }

@@ -46,7 +46,10 @@ pub enum ReadError {
     #[error("file is not UTF-8 text: {}", path.display())]
     NotUtf8 { path: PathBuf },
     #[error("cannot read {}: {source}", path.display())]
-    Io { path: PathBuf, source: std::io::Error },
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -86,7 +89,10 @@ pub struct Workspace {
 
 impl Workspace {
     pub fn new(roots: Vec<PathBuf>) -> Self {
-        Workspace { roots: roots.iter().map(|r| normalize(r)).collect(), ..Default::default() }
+        Workspace {
+            roots: roots.iter().map(|r| normalize(r)).collect(),
+            ..Default::default()
+        }
     }
 
     pub fn roots(&self) -> &[PathBuf] {
@@ -135,7 +141,9 @@ impl Workspace {
         let doc = self.docs.get(&DocKey::path(path))?;
         Some(ReadResult {
             text: doc.rope().to_string(),
-            identity: Identity::Buffer { version: doc.version() },
+            identity: Identity::Buffer {
+                version: doc.version(),
+            },
         })
     }
 
@@ -169,7 +177,10 @@ pub fn read_disk(path: &Path) -> Result<ReadResult, ReadError> {
         return Err(ReadError::NotAFile { path: path_buf() });
     }
     let bytes = std::fs::read(path).map_err(|source| io_error(path_buf(), source))?;
-    let identity = Identity::Disk { hash: stable_hash(&bytes), len: bytes.len() as u64 };
+    let identity = Identity::Disk {
+        hash: stable_hash(&bytes),
+        len: bytes.len() as u64,
+    };
     let text = String::from_utf8(bytes).map_err(|_| ReadError::NotUtf8 { path: path_buf() })?;
     Ok(ReadResult { text, identity })
 }
@@ -195,7 +206,13 @@ mod tests {
 
         let disk = ws.read(&path).unwrap();
         assert_eq!(disk.text, "on disk\n");
-        assert_eq!(disk.identity, Identity::Disk { hash: stable_hash(b"on disk\n"), len: 8 });
+        assert_eq!(
+            disk.identity,
+            Identity::Disk {
+                hash: stable_hash(b"on disk\n"),
+                len: 8
+            }
+        );
 
         let doc = Document::new("file:///a.txt".into(), 7, "text".into(), "in the editor\n");
         ws.open(DocKey::path(&path.join("../a.txt")), doc);

@@ -30,7 +30,9 @@ pub const ALWAYS_IGNORED_DIRS: [&str; 3] = [".git", "target", "node_modules"];
 /// True when some component of `path` below `root` is one of [`ALWAYS_IGNORED_DIRS`].
 pub fn in_always_ignored_dir(root: &Path, path: &Path) -> bool {
     let rel = path.strip_prefix(root).unwrap_or(path);
-    rel.components().any(|c| matches!(c, Component::Normal(name) if ALWAYS_IGNORED_DIRS.iter().any(|d| name == *d)))
+    rel.components().any(
+        |c| matches!(c, Component::Normal(name) if ALWAYS_IGNORED_DIRS.iter().any(|d| name == *d)),
+    )
 }
 
 #[cfg(test)]
@@ -39,7 +41,10 @@ mod tests {
 
     #[test]
     fn normalizes_lexically() {
-        assert_eq!(normalize(Path::new("/a/b/../c/./d")), PathBuf::from("/a/c/d"));
+        assert_eq!(
+            normalize(Path::new("/a/b/../c/./d")),
+            PathBuf::from("/a/c/d")
+        );
         assert_eq!(normalize(Path::new("/a/../../b")), PathBuf::from("/b"));
     }
 
@@ -47,7 +52,10 @@ mod tests {
     fn ignores_build_and_vcs_dirs() {
         let root = Path::new("/w");
         assert!(in_always_ignored_dir(root, Path::new("/w/target/debug/x")));
-        assert!(in_always_ignored_dir(root, Path::new("/w/web/node_modules/a.js")));
+        assert!(in_always_ignored_dir(
+            root,
+            Path::new("/w/web/node_modules/a.js")
+        ));
         assert!(in_always_ignored_dir(root, Path::new("/w/.git/index")));
         assert!(!in_always_ignored_dir(root, Path::new("/w/src/targets.rs")));
     }

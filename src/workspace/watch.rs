@@ -32,39 +32,49 @@ pub fn watch(
     on_error: impl Fn(String) + Send + 'static,
 ) -> notify::Result<Watcher> {
     let mut filter = IgnoreFilter::new(roots.to_vec());
-    let mut debouncer = new_debouncer(DEBOUNCE, None, move |result: DebounceEventResult| match result {
-        Ok(events) => {
-            let mut changes = Vec::new();
-            for event in events {
-                let kind = match event.kind {
-                    EventKind::Create(_) => ChangeKind::Created,
-                    EventKind::Modify(_) => ChangeKind::Changed,
-                    EventKind::Remove(_) => ChangeKind::Deleted,
-                    EventKind::Any | EventKind::Access(_) | EventKind::Other => continue,
-                };
-                for path in &event.paths {
-                    if !filter.is_ignored(path) {
-                        let change = ExternalChange { path: normalize(path), kind };
-                        if !changes.contains(&change) {
-                            changes.push(change);
+    let mut debouncer =
+        new_debouncer(
+            DEBOUNCE,
+            None,
+            move |result: DebounceEventResult| match result {
+                Ok(events) => {
+                    let mut changes = Vec::new();
+                    for event in events {
+                        let kind = match event.kind {
+                            EventKind::Create(_) => ChangeKind::Created,
+                            EventKind::Modify(_) => ChangeKind::Changed,
+                            EventKind::Remove(_) => ChangeKind::Deleted,
+                            EventKind::Any | EventKind::Access(_) | EventKind::Other => continue,
+                        };
+                        for path in &event.paths {
+                            if !filter.is_ignored(path) {
+                                let change = ExternalChange {
+                                    path: normalize(path),
+                                    kind,
+                                };
+                                if !changes.contains(&change) {
+                                    changes.push(change);
+                                }
+                            }
                         }
                     }
+                    if !changes.is_empty() {
+                        on_changes(changes);
+                    }
                 }
-            }
-            if !changes.is_empty() {
-                on_changes(changes);
-            }
-        }
-        Err(errors) => {
-            for error in errors {
-                on_error(error.to_string());
-            }
-        }
-    })?;
+                Err(errors) => {
+                    for error in errors {
+                        on_error(error.to_string());
+                    }
+                }
+            },
+        )?;
     for root in roots {
         debouncer.watch(root, RecursiveMode::Recursive)?;
     }
-    Ok(Watcher { _debouncer: debouncer })
+    Ok(Watcher {
+        _debouncer: debouncer,
+    })
 }
 
 /// Decides whether a path is ignored, caching each directory's `.gitignore`.
@@ -75,7 +85,10 @@ pub struct IgnoreFilter {
 
 impl IgnoreFilter {
     pub fn new(roots: Vec<PathBuf>) -> Self {
-        IgnoreFilter { roots, per_dir: HashMap::new() }
+        IgnoreFilter {
+            roots,
+            per_dir: HashMap::new(),
+        }
     }
 
     pub fn is_ignored(&mut self, path: &Path) -> bool {
@@ -85,10 +98,10 @@ impl IgnoreFilter {
         if in_always_ignored_dir(&root, path) {
             return true;
         }
-        if path.file_name().is_some_and(|n| n == ".gitignore") {
-            if let Some(dir) = path.parent() {
-                self.per_dir.remove(dir);
-            }
+        if path.file_name().is_some_and(|n| n == ".gitignore")
+            && let Some(dir) = path.parent()
+        {
+            self.per_dir.remove(dir);
         }
         let is_dir = path.is_dir();
         // The deepest .gitignore with an opinion wins, as in git.
@@ -97,7 +110,10 @@ impl IgnoreFilter {
             if !d.starts_with(&root) {
                 break;
             }
-            let gitignore = self.per_dir.entry(d.to_path_buf()).or_insert_with(|| load(d, d == root));
+            let gitignore = self
+                .per_dir
+                .entry(d.to_path_buf())
+                .or_insert_with(|| load(d, d == root));
             match gitignore.matched_path_or_any_parents(path, is_dir) {
                 Match::Ignore(_) => return true,
                 Match::Whitelist(_) => return false,

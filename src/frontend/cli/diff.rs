@@ -6,7 +6,9 @@ use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
-use crate::text::diff::{Diff, DiffLine, DiffOptions, Hunk, LineKind, LineRange, RenderOptions, render_unified};
+use crate::text::diff::{
+    Diff, DiffLine, DiffOptions, Hunk, LineKind, LineRange, RenderOptions, render_unified,
+};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 pub enum Format {
@@ -50,10 +52,16 @@ fn diff_files(cmd: &DiffCommand) -> Result<bool, String> {
     let old_path = cmd.old.to_string_lossy();
     let new_path = cmd.new.to_string_lossy();
     let mut stdout = std::io::stdout().lock();
-    let (Ok(old), Ok(new)) = (std::str::from_utf8(&old_bytes), std::str::from_utf8(&new_bytes)) else {
+    let (Ok(old), Ok(new)) = (
+        std::str::from_utf8(&old_bytes),
+        std::str::from_utf8(&new_bytes),
+    ) else {
         let differ = old_bytes != new_bytes;
         if differ {
-            write_out(&mut stdout, format!("Binary files {old_path} and {new_path} differ\n").as_bytes())?;
+            write_out(
+                &mut stdout,
+                format!("Binary files {old_path} and {new_path} differ\n").as_bytes(),
+            )?;
         }
         return Ok(differ);
     };
@@ -61,11 +69,29 @@ fn diff_files(cmd: &DiffCommand) -> Result<bool, String> {
     let color = match cmd.color {
         ColorChoice::Always => true,
         ColorChoice::Never => false,
-        ColorChoice::Auto => !json && std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none(),
+        ColorChoice::Auto => {
+            !json && std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none()
+        }
     };
-    let diff = Diff::new(old, new, DiffOptions { context: cmd.context, inline_spans: json || color });
+    let diff = Diff::new(
+        old,
+        new,
+        DiffOptions {
+            context: cmd.context,
+            inline_spans: json || color,
+        },
+    );
     let differ = !diff.is_empty();
-    let render = |color| render_unified(&diff, &RenderOptions { old_path: &old_path, new_path: &new_path, color });
+    let render = |color| {
+        render_unified(
+            &diff,
+            &RenderOptions {
+                old_path: &old_path,
+                new_path: &new_path,
+                color,
+            },
+        )
+    };
     if json {
         let wire = DiffJson {
             old_path: &old_path,
@@ -130,8 +156,16 @@ struct LineJson<'a> {
 
 impl<'a> From<&'a Hunk> for HunkJson<'a> {
     fn from(hunk: &'a Hunk) -> Self {
-        let range = |r: LineRange| RangeJson { start: r.start, count: r.len };
-        HunkJson { id: hunk.id.to_string(), old: range(hunk.old), new: range(hunk.new), lines: hunk.lines.iter().map(LineJson::from).collect() }
+        let range = |r: LineRange| RangeJson {
+            start: r.start,
+            count: r.len,
+        };
+        HunkJson {
+            id: hunk.id.to_string(),
+            old: range(hunk.old),
+            new: range(hunk.new),
+            lines: hunk.lines.iter().map(LineJson::from).collect(),
+        }
     }
 }
 

@@ -16,7 +16,11 @@ pub fn doc_key(uri: &Url) -> DocKey {
 }
 
 pub fn file_path(uri: &Url) -> Option<PathBuf> {
-    if uri.scheme() == "file" { uri.to_file_path().ok() } else { None }
+    if uri.scheme() == "file" {
+        uri.to_file_path().ok()
+    } else {
+        None
+    }
 }
 
 pub fn position(pos: lsp_types::Position) -> Position {
@@ -28,5 +32,8 @@ pub fn range(range: lsp_types::Range) -> Unclipped<Range> {
 }
 
 pub fn content_change(change: lsp_types::TextDocumentContentChangeEvent) -> ContentChange {
-    ContentChange { range: change.range.map(range), text: change.text }
+    ContentChange {
+        range: change.range.map(range),
+        text: change.text,
+    }
 }

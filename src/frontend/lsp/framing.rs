@@ -52,11 +52,21 @@ pub struct Reject {
 
 impl Reject {
     fn answer(id: Value, code: i64, message: impl Into<String>) -> Incoming {
-        Incoming::Reject(Reject { id, code, message: message.into(), reply: true })
+        Incoming::Reject(Reject {
+            id,
+            code,
+            message: message.into(),
+            reply: true,
+        })
     }
 
     fn silent(message: impl Into<String>) -> Incoming {
-        Incoming::Reject(Reject { id: Value::Null, code: 0, message: message.into(), reply: false })
+        Incoming::Reject(Reject {
+            id: Value::Null,
+            code: 0,
+            message: message.into(),
+            reply: false,
+        })
     }
 
     /// The JSON-RPC error response, framed.
@@ -97,30 +107,35 @@ pub struct FrameReader<R> {
 
 impl<R: AsyncRead + Unpin> FrameReader<R> {
     pub fn new(reader: R, max_body: usize) -> Self {
-        FrameReader { reader, buf: Vec::with_capacity(READ_CHUNK), pos: 0, state: State::Header, max_body, after_error: false }
+        FrameReader {
+            reader,
+            buf: Vec::with_capacity(READ_CHUNK),
+            pos: 0,
+            state: State::Header,
+            max_body,
+            after_error: false,
+        }
     }
 
     fn avail(&self) -> &[u8] {
         &self.buf[self.pos..]
     }
 
-    /// Reads more bytes; returns false at end of input.
+    /// Reads more bytes; returns false at end of input. Cancel-safe: a read abandoned
+    /// by the stall timeout leaves the buffer as it was.
     async fn fill(&mut self) -> bool {
         if self.pos > 0 && self.pos * 2 >= self.buf.len() {
             self.buf.drain(..self.pos);
             self.pos = 0;
         }
-        let len = self.buf.len();
-        self.buf.resize(len + READ_CHUNK, 0);
-        let n = match self.reader.read(&mut self.buf[len..]).await {
-            Ok(n) => n,
+        self.buf.reserve(READ_CHUNK);
+        match self.reader.read_buf(&mut self.buf).await {
+            Ok(n) => n > 0,
             Err(err) => {
                 tracing::error!("reading the client's messages failed: {err}");
-                0
+                false
             }
-        };
-        self.buf.truncate(len + n);
-        n > 0
+        }
     }
 
     /// The next message or error; `None` at end of input.
@@ -146,7 +161,11 @@ impl<R: AsyncRead + Unpin> FrameReader<R> {
                     }
                 }
                 State::Header => {
-                    let blank = self.avail().iter().take_while(|b| matches!(b, b'\r' | b'\n')).count();
+                    let blank = self
+                        .avail()
+                        .iter()
+                        .take_while(|b| matches!(b, b'\r' | b'\n'))
+                        .count();
                     self.pos += blank;
                     if self.avail().is_empty() {
                         if !self.fill().await {
@@ -186,7 +205,9 @@ impl<R: AsyncRead + Unpin> FrameReader<R> {
                     let parsed = parse_header(&self.avail()[..header_len]);
                     self.pos += block_len;
                     match parsed {
-                        Err(problem) => return Some(Reject::answer(Value::Null, PARSE_ERROR, problem)),
+                        Err(problem) => {
+                            return Some(Reject::answer(Value::Null, PARSE_ERROR, problem));
+                        }
                         Ok(len) if len > self.max_body => {
                             self.state = State::Discard(len);
                             return Some(Reject::answer(
@@ -214,16 +235,17 @@ impl<R: AsyncRead + Unpin> FrameReader<R> {
                             Err(_elapsed) => (true, true),
                         }
                     };
-                    if stalled {
-                        if let Some(at) = embedded_frame(self.avail()) {
-                            self.state = State::Header;
-                            let incoming = overstated(&self.avail()[..at], len);
-                            self.pos += at;
-                            return Some(incoming);
-                        }
+                    if stalled && let Some(at) = embedded_frame(self.avail()) {
+                        self.state = State::Header;
+                        let incoming = overstated(&self.avail()[..at], len);
+                        self.pos += at;
+                        return Some(incoming);
                     }
                     if !more {
-                        tracing::warn!("input ended inside a message body ({} of {len} bytes)", self.avail().len());
+                        tracing::warn!(
+                            "input ended inside a message body ({} of {len} bytes)",
+                            self.avail().len()
+                        );
                         return None;
                     }
                 }
@@ -231,37 +253,43 @@ impl<R: AsyncRead + Unpin> FrameReader<R> {
         }
     }
 
-    /// Skips bytes that cannot start a header, up to the next header.
+    /// Skips bytes that cannot start a header: up to the next header, or all that has
+    /// arrived (never waiting for more, so the client gets its answer at once).
     async fn skip_junk(&mut self) -> Option<Incoming> {
-        let mut skipped = 0usize;
-        loop {
-            if let Some(at) = find_header_name(self.avail()) {
-                self.pos += at;
-                skipped += at;
-                break;
+        let skipped = match find_header_name(self.avail()) {
+            Some(at) => at,
+            None => {
+                // Keep a tail that may be the start of a header split across reads.
+                let avail = self.avail();
+                let keep = (1..HEADER_NAMES[0].len().min(avail.len() + 1))
+                    .rev()
+                    .find(|&n| {
+                        HEADER_NAMES.iter().any(|name| {
+                            avail[avail.len() - n..]
+                                .eq_ignore_ascii_case(&name[..n.min(name.len())])
+                        })
+                    })
+                    .unwrap_or(0);
+                avail.len() - keep
             }
-            // Keep a tail that may be the start of a header split across reads.
-            let keep = self.avail().len().min(HEADER_NAMES[0].len() - 1);
-            let drop = self.avail().len() - keep;
-            self.pos += drop;
-            skipped += drop;
+        };
+        self.pos += skipped;
+        if skipped == 0 {
+            // Only a possible header prefix is left: wait for the rest.
             if !self.fill().await {
-                skipped += self.avail().len();
                 self.pos = self.buf.len();
-                tracing::warn!("skipped {skipped} bytes of garbage at the end of the input");
-                return None;
             }
+            return None;
         }
         tracing::warn!("skipped {skipped} bytes that were not a message header");
         if self.after_error {
-            None
-        } else {
-            Some(Reject::answer(
-                Value::Null,
-                PARSE_ERROR,
-                format!("skipped {skipped} bytes that were not a `Content-Length` header"),
-            ))
+            return None;
         }
+        Some(Reject::answer(
+            Value::Null,
+            PARSE_ERROR,
+            format!("skipped {skipped} bytes that were not a `Content-Length` header"),
+        ))
     }
 
     fn skip_at_eof(&mut self) -> Option<Incoming> {
@@ -289,7 +317,11 @@ impl<R: AsyncRead + Unpin> FrameReader<R> {
                     return incoming;
                 }
                 self.pos += len;
-                Reject::answer(Value::Null, PARSE_ERROR, format!("message body is not valid JSON: {err}"))
+                Reject::answer(
+                    Value::Null,
+                    PARSE_ERROR,
+                    format!("message body is not valid JSON: {err}"),
+                )
             }
         }
     }
@@ -316,7 +348,9 @@ const HEADER_NAMES: [&[u8]; 2] = [b"content-length:", b"content-type:"];
 /// Offset of the first `Content-Length:` or `Content-Type:` (any case) in `bytes`.
 fn find_header_name(bytes: &[u8]) -> Option<usize> {
     (0..bytes.len()).find(|&i| {
-        HEADER_NAMES.iter().any(|name| bytes.len() - i >= name.len() && bytes[i..i + name.len()].eq_ignore_ascii_case(name))
+        HEADER_NAMES.iter().any(|name| {
+            bytes.len() - i >= name.len() && bytes[i..i + name.len()].eq_ignore_ascii_case(name)
+        })
     })
 }
 
@@ -330,13 +364,21 @@ enum HeaderStart {
 fn header_start(bytes: &[u8]) -> HeaderStart {
     for (i, &b) in bytes.iter().enumerate().take(64) {
         if b == b':' {
-            return if i > 0 { HeaderStart::Yes } else { HeaderStart::No };
+            return if i > 0 {
+                HeaderStart::Yes
+            } else {
+                HeaderStart::No
+            };
         }
         if !(b.is_ascii_alphanumeric() || b == b'-') {
             return HeaderStart::No;
         }
     }
-    if bytes.len() >= 64 { HeaderStart::No } else { HeaderStart::NeedMore }
+    if bytes.len() >= 64 {
+        HeaderStart::No
+    } else {
+        HeaderStart::NeedMore
+    }
 }
 
 /// Length of the header lines and of the whole block including the blank line.
@@ -355,16 +397,23 @@ fn header_end(bytes: &[u8]) -> Option<(usize, usize)> {
 
 /// Parses the header lines and returns the `Content-Length`.
 fn parse_header(block: &[u8]) -> Result<usize, String> {
-    let text = std::str::from_utf8(block).map_err(|_| "message header is not ASCII text".to_owned())?;
+    let text =
+        std::str::from_utf8(block).map_err(|_| "message header is not ASCII text".to_owned())?;
     let mut length = None;
     for line in text.split('\n') {
         let line = line.strip_suffix('\r').unwrap_or(line);
         let Some((name, value)) = line.split_once(':') else {
-            return Err(format!("malformed header line {line:?}: expected `Name: value`"));
+            return Err(format!(
+                "malformed header line {line:?}: expected `Name: value`"
+            ));
         };
         if name.trim().eq_ignore_ascii_case("content-length") {
             let value = value.trim();
-            length = Some(value.parse::<usize>().map_err(|_| format!("invalid `Content-Length` value {value:?}"))?);
+            length = Some(
+                value
+                    .parse::<usize>()
+                    .map_err(|_| format!("invalid `Content-Length` value {value:?}"))?,
+            );
         }
     }
     length.ok_or_else(|| "message header has no `Content-Length`".to_owned())
@@ -392,41 +441,69 @@ fn valid_id(id: &Value) -> bool {
 /// the main loop can decode.
 fn validate(value: &Value) -> Result<(), Incoming> {
     let Some(obj) = value.as_object() else {
-        let what = if value.is_array() { "batch messages are not part of LSP" } else { "a message must be a JSON object" };
+        let what = if value.is_array() {
+            "batch messages are not part of LSP"
+        } else {
+            "a message must be a JSON object"
+        };
         return Err(Reject::answer(Value::Null, INVALID_REQUEST, what));
     };
     let id = obj.get("id");
     let reply_id = id.filter(|id| valid_id(id)).cloned().unwrap_or(Value::Null);
     if obj.get("jsonrpc").and_then(Value::as_str) != Some("2.0") {
-        return Err(Reject::answer(reply_id, INVALID_REQUEST, "`jsonrpc` must be \"2.0\""));
+        return Err(Reject::answer(
+            reply_id,
+            INVALID_REQUEST,
+            "`jsonrpc` must be \"2.0\"",
+        ));
     }
-    if let Some(id) = id {
-        if !valid_id(id) {
-            return Err(Reject::answer(Value::Null, INVALID_REQUEST, format!("invalid `id` {id}: expected a string or a 32-bit integer")));
-        }
+    if let Some(id) = id
+        && !valid_id(id)
+    {
+        return Err(Reject::answer(
+            Value::Null,
+            INVALID_REQUEST,
+            format!("invalid `id` {id}: expected a string or a 32-bit integer"),
+        ));
     }
     match obj.get("method") {
         Some(Value::String(_)) => {
-            if let Some(params) = obj.get("params") {
-                if !(params.is_object() || params.is_array() || params.is_null()) {
-                    if id.is_none() {
-                        return Err(Reject::silent(format!("dropped a notification whose `params` is {params}, not an object or array")));
-                    }
-                    return Err(Reject::answer(reply_id, INVALID_REQUEST, "`params` must be an object or an array"));
+            if let Some(params) = obj.get("params")
+                && !(params.is_object() || params.is_array() || params.is_null())
+            {
+                if id.is_none() {
+                    return Err(Reject::silent(format!(
+                        "dropped a notification whose `params` is {params}, not an object or array"
+                    )));
                 }
+                return Err(Reject::answer(
+                    reply_id,
+                    INVALID_REQUEST,
+                    "`params` must be an object or an array",
+                ));
             }
             Ok(())
         }
-        Some(other) => Err(Reject::answer(reply_id, INVALID_REQUEST, format!("`method` must be a string, not {other}"))),
+        Some(other) => Err(Reject::answer(
+            reply_id,
+            INVALID_REQUEST,
+            format!("`method` must be a string, not {other}"),
+        )),
         None => {
             // A response to one of our requests.
             let ok = id.is_some()
                 && (obj.contains_key("result")
-                    || obj.get("error").is_some_and(|e| serde_json::from_value::<async_lsp::ResponseError>(e.clone()).is_ok()));
+                    || obj.get("error").is_some_and(|e| {
+                        serde_json::from_value::<async_lsp::ResponseError>(e.clone()).is_ok()
+                    }));
             if ok {
                 Ok(())
             } else if id.is_none() && !obj.contains_key("result") && !obj.contains_key("error") {
-                Err(Reject::answer(Value::Null, INVALID_REQUEST, "a message needs a `method` (request or notification) or an `id` with `result`/`error` (response)"))
+                Err(Reject::answer(
+                    Value::Null,
+                    INVALID_REQUEST,
+                    "a message needs a `method` (request or notification) or an `id` with `result`/`error` (response)",
+                ))
             } else {
                 Err(Reject::silent("dropped a malformed response"))
             }
@@ -469,12 +546,19 @@ pub struct ChannelWriter {
 
 impl ChannelWriter {
     pub fn new(tx: UnboundedSender<Vec<u8>>) -> Self {
-        ChannelWriter { tx, buf: Vec::new() }
+        ChannelWriter {
+            tx,
+            buf: Vec::new(),
+        }
     }
 }
 
 impl futures::io::AsyncWrite for ChannelWriter {
-    fn poll_write(self: Pin<&mut Self>, _cx: &mut Context<'_>, data: &[u8]) -> Poll<std::io::Result<usize>> {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        _cx: &mut Context<'_>,
+        data: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
         self.get_mut().buf.extend_from_slice(data);
         Poll::Ready(Ok(data.len()))
     }
@@ -496,7 +580,10 @@ impl futures::io::AsyncWrite for ChannelWriter {
 }
 
 /// Writes chunks to `output` in order, flushing whenever the queue runs dry.
-pub async fn write_out(mut chunks: tokio::sync::mpsc::UnboundedReceiver<Vec<u8>>, mut output: impl AsyncWrite + Unpin) {
+pub async fn write_out(
+    mut chunks: tokio::sync::mpsc::UnboundedReceiver<Vec<u8>>,
+    mut output: impl AsyncWrite + Unpin,
+) {
     while let Some(chunk) = chunks.recv().await {
         if output.write_all(&chunk).await.is_err() {
             return;
@@ -518,7 +605,10 @@ mod tests {
 
     /// Runs the reader over `input` and returns what it produced.
     fn read_all(input: &[u8], max_body: usize) -> Vec<Incoming> {
-        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
         rt.block_on(async {
             let mut reader = FrameReader::new(input, max_body);
             let mut out = Vec::new();
@@ -538,7 +628,12 @@ mod tests {
             .iter()
             .map(|i| match i {
                 Incoming::Message(b) => format!("msg {}", String::from_utf8_lossy(b)),
-                Incoming::Reject(r) => format!("{} {} {}", if r.reply { "reply" } else { "drop" }, r.code, r.id),
+                Incoming::Reject(r) => format!(
+                    "{} {} {}",
+                    if r.reply { "reply" } else { "drop" },
+                    r.code,
+                    r.id
+                ),
             })
             .collect()
     }
@@ -552,7 +647,10 @@ mod tests {
         input.extend(b"Content-Type: application/vscode-jsonrpc; charset=utf-8\r\ncontent-length: 2\r\n\r\n{}");
         let got = summary(&read_all(&input, 1 << 20));
         assert_eq!(got[0], format!("msg {PING}"));
-        assert_eq!(got[1], r#"msg {"jsonrpc":"2.0","method":"note","params":{}}"#);
+        assert_eq!(
+            got[1],
+            r#"msg {"jsonrpc":"2.0","method":"note","params":{}}"#
+        );
         assert_eq!(got[2], "reply -32600 null");
     }
 
@@ -590,7 +688,10 @@ mod tests {
         input.extend(vec![b'x'; 4096]);
         input.extend(msg(PING));
         let got = summary(&read_all(&input, 1024));
-        assert_eq!(got, vec!["reply -32600 null".to_owned(), format!("msg {PING}")]);
+        assert_eq!(
+            got,
+            vec!["reply -32600 null".to_owned(), format!("msg {PING}")]
+        );
     }
 
     #[test]
@@ -598,13 +699,28 @@ mod tests {
         let cases = [
             (r#"[1,2]"#, "reply -32600 null"),
             (r#"{"jsonrpc":"1.0","id":3,"method":"x"}"#, "reply -32600 3"),
-            (r#"{"jsonrpc":"2.0","id":1.5,"method":"x"}"#, "reply -32600 null"),
+            (
+                r#"{"jsonrpc":"2.0","id":1.5,"method":"x"}"#,
+                "reply -32600 null",
+            ),
             (r#"{"jsonrpc":"2.0","id":4,"method":12}"#, "reply -32600 4"),
-            (r#"{"jsonrpc":"2.0","id":5,"method":"x","params":3}"#, "reply -32600 5"),
-            (r#"{"jsonrpc":"2.0","method":"x","params":"s"}"#, "drop 0 null"),
-            (r#"{"jsonrpc":"2.0","id":6,"error":{"code":"bad"}}"#, "drop 0 null"),
+            (
+                r#"{"jsonrpc":"2.0","id":5,"method":"x","params":3}"#,
+                "reply -32600 5",
+            ),
+            (
+                r#"{"jsonrpc":"2.0","method":"x","params":"s"}"#,
+                "drop 0 null",
+            ),
+            (
+                r#"{"jsonrpc":"2.0","id":6,"error":{"code":"bad"}}"#,
+                "drop 0 null",
+            ),
             (r#"{"jsonrpc":"2.0"}"#, "reply -32600 null"),
-            (r#"{"jsonrpc":"2.0","id":"a","result":null}"#, r#"msg {"jsonrpc":"2.0","id":"a","result":null}"#),
+            (
+                r#"{"jsonrpc":"2.0","id":"a","result":null}"#,
+                r#"msg {"jsonrpc":"2.0","id":"a","result":null}"#,
+            ),
         ];
         for (body, expected) in cases {
             let got = summary(&read_all(&msg(body), 1 << 20));

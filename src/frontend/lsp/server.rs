@@ -13,26 +13,28 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::task::{Context, Poll};
 
-use async_lsp::{AnyEvent, AnyNotification, AnyRequest, ClientSocket, ErrorCode, LspService, ResponseError};
+use async_lsp::{
+    AnyEvent, AnyNotification, AnyRequest, ClientSocket, ErrorCode, LspService, ResponseError,
+};
 use futures::future::BoxFuture;
 use lsp_types::notification::{self as notif, Notification as _};
 use lsp_types::request::{self as req, Request as _};
 use lsp_types::{
-    DidChangeWatchedFilesRegistrationOptions, FileChangeType, FileSystemWatcher, GlobPattern, InitializeParams,
-    InitializeResult, LogMessageParams, MessageType, PositionEncodingKind, Registration, RegistrationParams,
-    SaveOptions, ServerCapabilities, ServerInfo, TextDocumentSyncCapability, TextDocumentSyncKind,
-    TextDocumentSyncOptions, TextDocumentSyncSaveOptions, Url, WorkspaceFoldersServerCapabilities,
+    DidChangeWatchedFilesRegistrationOptions, FileChangeType, FileSystemWatcher, GlobPattern,
+    InitializeParams, InitializeResult, LogMessageParams, MessageType, PositionEncodingKind,
+    Registration, RegistrationParams, SaveOptions, ServerCapabilities, ServerInfo,
+    TextDocumentSyncCapability, TextDocumentSyncKind, TextDocumentSyncOptions,
+    TextDocumentSyncSaveOptions, Url, WorkspaceFoldersServerCapabilities,
     WorkspaceServerCapabilities,
 };
-use serde::{Deserialize, Serialize};
 use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use super::convert;
 use crate::text::{Document, PositionEncoding};
 use crate::workspace::watch::{self, IgnoreFilter, Watcher};
 use crate::workspace::{ChangeKind, ExternalChange, Identity, ReadResult, Workspace, read_disk};
-
 
 /// kiln's own requests, listed in `initialize`'s `experimental.kiln.methods`.
 pub const KILN_READ: &str = "kiln/read";
@@ -60,7 +62,8 @@ impl WatchMode {
         match self {
             WatchMode::Off => "off",
             WatchMode::Client => "client",
-            WatchMode::Notify(_) => "notify",
+            WatchMode::Notify(None) => "notify-starting",
+            WatchMode::Notify(Some(_)) => "notify",
         }
     }
 }
@@ -115,7 +118,11 @@ impl Server {
         self.workspace = Workspace::new(workspace_roots(&params));
         self.ignore = IgnoreFilter::new(self.workspace.roots().to_vec());
         if let Some(info) = &params.client_info {
-            tracing::info!("client: {} {}", info.name, info.version.as_deref().unwrap_or(""));
+            tracing::info!(
+                "client: {} {}",
+                info.name,
+                info.version.as_deref().unwrap_or("")
+            );
         }
         tracing::info!(
             "position encoding {}, roots {:?}",
@@ -126,13 +133,17 @@ impl Server {
         InitializeResult {
             capabilities: ServerCapabilities {
                 position_encoding: Some(PositionEncodingKind::new(self.encoding.as_lsp_str())),
-                text_document_sync: Some(TextDocumentSyncCapability::Options(TextDocumentSyncOptions {
-                    open_close: Some(true),
-                    change: Some(TextDocumentSyncKind::INCREMENTAL),
-                    save: Some(TextDocumentSyncSaveOptions::SaveOptions(SaveOptions { include_text: Some(false) })),
-                    will_save: None,
-                    will_save_wait_until: None,
-                })),
+                text_document_sync: Some(TextDocumentSyncCapability::Options(
+                    TextDocumentSyncOptions {
+                        open_close: Some(true),
+                        change: Some(TextDocumentSyncKind::INCREMENTAL),
+                        save: Some(TextDocumentSyncSaveOptions::SaveOptions(SaveOptions {
+                            include_text: Some(false),
+                        })),
+                        will_save: None,
+                        will_save_wait_until: None,
+                    },
+                )),
                 workspace: Some(WorkspaceServerCapabilities {
                     workspace_folders: Some(WorkspaceFoldersServerCapabilities {
                         supported: Some(true),
@@ -143,7 +154,10 @@ impl Server {
                 experimental: Some(json!({ "kiln": { "methods": [KILN_READ, KILN_STATUS] } })),
                 ..ServerCapabilities::default()
             },
-            server_info: Some(ServerInfo { name: "kiln".into(), version: Some(env!("CARGO_PKG_VERSION").into()) }),
+            server_info: Some(ServerInfo {
+                name: "kiln".into(),
+                version: Some(env!("CARGO_PKG_VERSION").into()),
+            }),
         }
     }
 
@@ -152,13 +166,17 @@ impl Server {
         if let Some(doc) = self.workspace.document(&convert::doc_key(&uri)) {
             let read = ReadResult {
                 text: doc.rope().to_string(),
-                identity: Identity::Buffer { version: doc.version() },
+                identity: Identity::Buffer {
+                    version: doc.version(),
+                },
             };
             let language_id = Some(doc.language_id().to_owned());
             return Box::pin(std::future::ready(Ok(read_reply(uri, read, language_id))));
         }
         let Some(path) = convert::file_path(&uri) else {
-            return failed(format!("{uri} is not open in the editor and is not a file: URI"));
+            return failed(format!(
+                "{uri} is not open in the editor and is not a file: URI"
+            ));
         };
         Box::pin(async move {
             let read = tokio::task::spawn_blocking(move || read_disk(&path))
@@ -185,8 +203,9 @@ impl Server {
             .collect();
         documents.sort_by(|a, b| a["uri"].as_str().cmp(&b["uri"].as_str()));
         let (n_changes, recent) = self.workspace.external_changes();
-        let recent: Vec<Value> =
-            recent.map(|c| json!({ "path": c.path, "kind": c.kind.as_str() })).collect();
+        let recent: Vec<Value> = recent
+            .map(|c| json!({ "path": c.path, "kind": c.kind.as_str() }))
+            .collect();
         json!({
             "version": env!("CARGO_PKG_VERSION"),
             "positionEncoding": self.encoding.as_lsp_str(),
@@ -204,7 +223,8 @@ impl Server {
                 let p: lsp_types::DidOpenTextDocumentParams = params(notif)?;
                 let doc = p.text_document;
                 let key = convert::doc_key(&doc.uri);
-                let fresh = Document::new(doc.uri.to_string(), doc.version, doc.language_id, &doc.text);
+                let fresh =
+                    Document::new(doc.uri.to_string(), doc.version, doc.language_id, &doc.text);
                 if self.workspace.open(key, fresh).is_some() {
                     tracing::warn!("{} was opened again; its text was replaced", doc.uri);
                 }
@@ -214,20 +234,32 @@ impl Server {
                 let uri = p.text_document.uri;
                 let version = p.text_document.version;
                 let Some(doc) = self.workspace.document_mut(&convert::doc_key(&uri)) else {
-                    return Err(format!("didChange for {uri}, which is not open; the change was ignored"));
+                    return Err(format!(
+                        "didChange for {uri}, which is not open; the change was ignored"
+                    ));
                 };
-                let changes: Vec<_> = p.content_changes.into_iter().map(convert::content_change).collect();
+                let changes: Vec<_> = p
+                    .content_changes
+                    .into_iter()
+                    .map(convert::content_change)
+                    .collect();
                 let kept = doc.version();
                 let report = doc.apply_changes(version, &changes, self.encoding).map_err(|err| {
                     format!("{uri}: {err}; the whole change was rejected and the document stays at version {kept}")
                 })?;
                 if let Some(previous) = report.version_not_increasing {
-                    tracing::warn!("{uri}: version went from {previous} to {version}; versions must increase");
+                    tracing::warn!(
+                        "{uri}: version went from {previous} to {version}; versions must increase"
+                    );
                 }
             }
             notif::DidCloseTextDocument::METHOD => {
                 let p: lsp_types::DidCloseTextDocumentParams = params(notif)?;
-                if self.workspace.close(&convert::doc_key(&p.text_document.uri)).is_none() {
+                if self
+                    .workspace
+                    .close(&convert::doc_key(&p.text_document.uri))
+                    .is_none()
+                {
                     tracing::warn!("didClose for {}, which was not open", p.text_document.uri);
                 }
             }
@@ -238,7 +270,9 @@ impl Server {
                 match (self.workspace.document_mut(&key), p.text) {
                     (None, _) => tracing::warn!("didSave for {uri}, which is not open"),
                     (Some(doc), Some(text)) if *doc.rope() != text => {
-                        tracing::warn!("{uri}: the saved text differs from kiln's copy; resynchronised");
+                        tracing::warn!(
+                            "{uri}: the saved text differs from kiln's copy; resynchronised"
+                        );
                         let (version, language_id) = (doc.version(), doc.language_id().to_owned());
                         doc.reset(version, language_id, &text);
                     }
@@ -249,13 +283,18 @@ impl Server {
                 let p: lsp_types::DidChangeWatchedFilesParams = params(notif)?;
                 let mut changes = Vec::new();
                 for event in p.changes {
-                    let Some(path) = convert::file_path(&event.uri) else { continue };
+                    let Some(path) = convert::file_path(&event.uri) else {
+                        continue;
+                    };
                     let kind = match event.typ {
                         FileChangeType::CREATED => ChangeKind::Created,
                         FileChangeType::DELETED => ChangeKind::Deleted,
                         _ => ChangeKind::Changed,
                     };
-                    changes.push(ExternalChange { path: crate::workspace::paths::normalize(&path), kind });
+                    changes.push(ExternalChange {
+                        path: crate::workspace::paths::normalize(&path),
+                        kind,
+                    });
                 }
                 self.record_changes(changes);
             }
@@ -303,7 +342,10 @@ impl Server {
             let client = self.client.clone();
             tokio::spawn(async move {
                 let options = DidChangeWatchedFilesRegistrationOptions {
-                    watchers: vec![FileSystemWatcher { glob_pattern: GlobPattern::String("**/*".into()), kind: None }],
+                    watchers: vec![FileSystemWatcher {
+                        glob_pattern: GlobPattern::String("**/*".into()),
+                        kind: None,
+                    }],
                 };
                 let params = RegistrationParams {
                     registrations: vec![Registration {
@@ -359,7 +401,9 @@ impl Server {
             }
             Ok(WatcherStarted(Err(err))) => {
                 self.watch = WatchMode::Off;
-                return Err(format!("cannot watch the workspace for file changes: {err}"));
+                return Err(format!(
+                    "cannot watch the workspace for file changes: {err}"
+                ));
             }
             Err(event) => event,
         };
@@ -369,12 +413,17 @@ impl Server {
         };
         match event.downcast::<RegistrationFailed>() {
             Ok(RegistrationFailed(err)) => {
-                tracing::warn!("the client refused to watch files ({err}); watching with notify instead");
+                tracing::warn!(
+                    "the client refused to watch files ({err}); watching with notify instead"
+                );
                 self.client_registers_watchers = false;
                 self.start_notify_watcher();
                 Ok(())
             }
-            Err(event) => Err(format!("bug: unexpected internal event {}", event.type_name())),
+            Err(event) => Err(format!(
+                "bug: unexpected internal event {}",
+                event.type_name()
+            )),
         }
     }
 
@@ -385,7 +434,10 @@ impl Server {
         } else {
             tracing::warn!("{message}");
         }
-        let _ = self.client.notify::<notif::LogMessage>(LogMessageParams { typ: level, message: format!("kiln: {message}") });
+        let _ = self.client.notify::<notif::LogMessage>(LogMessageParams {
+            typ: level,
+            message: format!("kiln: {message}"),
+        });
     }
 }
 
@@ -415,14 +467,26 @@ enum IdentityWire {
 fn read_reply(uri: Url, read: ReadResult, language_id: Option<String>) -> Value {
     let identity = match read.identity {
         Identity::Buffer { version } => IdentityWire::Buffer { version },
-        Identity::Disk { hash, len } => IdentityWire::Disk { hash: format!("{hash:016x}"), length: len },
+        Identity::Disk { hash, len } => IdentityWire::Disk {
+            hash: format!("{hash:016x}"),
+            length: len,
+        },
     };
-    serde_json::to_value(ReadReply { uri, text: read.text, language_id, identity }).unwrap_or(Value::Null)
+    serde_json::to_value(ReadReply {
+        uri,
+        text: read.text,
+        language_id,
+        identity,
+    })
+    .unwrap_or(Value::Null)
 }
 
 fn workspace_roots(params: &InitializeParams) -> Vec<PathBuf> {
     if let Some(folders) = &params.workspace_folders {
-        return folders.iter().filter_map(|f| convert::file_path(&f.uri)).collect();
+        return folders
+            .iter()
+            .filter_map(|f| convert::file_path(&f.uri))
+            .collect();
     }
     #[allow(deprecated)]
     let root_uri = params.root_uri.as_ref().and_then(convert::file_path);
@@ -432,7 +496,8 @@ fn workspace_roots(params: &InitializeParams) -> Vec<PathBuf> {
 }
 
 fn params<P: DeserializeOwned>(notif: AnyNotification) -> Result<P, String> {
-    serde_json::from_value(notif.params).map_err(|err| format!("invalid params for {}: {err}", notif.method))
+    serde_json::from_value(notif.params)
+        .map_err(|err| format!("invalid params for {}: {err}", notif.method))
 }
 
 fn request_failed(message: String) -> ResponseError {
@@ -448,8 +513,12 @@ fn ready(result: Result<Value, ResponseError>) -> BoxFuture<'static, Result<Valu
 }
 
 fn request_params<P: DeserializeOwned>(req: AnyRequest) -> Result<P, ResponseError> {
-    serde_json::from_value(req.params)
-        .map_err(|err| ResponseError::new(ErrorCode::INVALID_PARAMS, format!("invalid params for {}: {err}", req.method)))
+    serde_json::from_value(req.params).map_err(|err| {
+        ResponseError::new(
+            ErrorCode::INVALID_PARAMS,
+            format!("invalid params for {}: {err}", req.method),
+        )
+    })
 }
 
 impl tower::Service<AnyRequest> for Server {
@@ -465,9 +534,10 @@ impl tower::Service<AnyRequest> for Server {
         let method = req.method.as_str();
         match (self.phase, method) {
             (Phase::Uninitialized, req::Initialize::METHOD) => {
-                return ready(request_params(req).map(|p| {
-                    serde_json::to_value(self.initialize(p)).unwrap_or(Value::Null)
-                }));
+                return ready(
+                    request_params(req)
+                        .map(|p| serde_json::to_value(self.initialize(p)).unwrap_or(Value::Null)),
+                );
             }
             (Phase::Uninitialized, _) => {
                 return ready(Err(ResponseError::new(
@@ -476,7 +546,10 @@ impl tower::Service<AnyRequest> for Server {
                 )));
             }
             (_, req::Initialize::METHOD) => {
-                return ready(Err(ResponseError::new(ErrorCode::INVALID_REQUEST, "initialize was already received")));
+                return ready(Err(ResponseError::new(
+                    ErrorCode::INVALID_REQUEST,
+                    "initialize was already received",
+                )));
             }
             (Phase::ShuttingDown, _) => {
                 return ready(Err(ResponseError::new(
@@ -498,7 +571,10 @@ impl tower::Service<AnyRequest> for Server {
                 Err(err) => ready(Err(err)),
             },
             KILN_STATUS => ready(Ok(self.status())),
-            _ => ready(Err(ResponseError::new(ErrorCode::METHOD_NOT_FOUND, format!("unknown method {method}")))),
+            _ => ready(Err(ResponseError::new(
+                ErrorCode::METHOD_NOT_FOUND,
+                format!("unknown method {method}"),
+            ))),
         }
     }
 }
@@ -516,7 +592,10 @@ impl LspService for Server {
         match catch_unwind(AssertUnwindSafe(|| self.dispatch_notification(notif))) {
             Ok(Ok(())) => {}
             Ok(Err(message)) => self.report(MessageType::ERROR, message),
-            Err(_panic) => self.report(MessageType::ERROR, format!("bug: the {method} handler panicked; see the log")),
+            Err(_panic) => self.report(
+                MessageType::ERROR,
+                format!("bug: the {method} handler panicked; see the log"),
+            ),
         }
         ControlFlow::Continue(())
     }

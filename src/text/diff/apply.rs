@@ -13,7 +13,9 @@ use crate::text::position::{self, PositionEncoding, Range};
 
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum ApplyError {
-    #[error("hunk {hunk_id} does not match the text at line {line}: the text changed since the diff was made")]
+    #[error(
+        "hunk {hunk_id} does not match the text at line {line}: the text changed since the diff was made"
+    )]
     Mismatch { hunk_id: HunkId, line: u32 },
     #[error("no hunk with id {hunk_id} in this diff")]
     UnknownHunk { hunk_id: HunkId },
@@ -161,11 +163,22 @@ fn split_lines(text: &str) -> Vec<&str> {
 }
 
 /// The accepted hunks in order, each checked against the old text.
-fn select<'d>(diff: &'d Diff, accepted: &[HunkId], old_lines: &[&str]) -> Result<Vec<&'d Hunk>, ApplyError> {
-    if let Some(&hunk_id) = accepted.iter().find(|id| !diff.hunks.iter().any(|h| h.id == **id)) {
+fn select<'d>(
+    diff: &'d Diff,
+    accepted: &[HunkId],
+    old_lines: &[&str],
+) -> Result<Vec<&'d Hunk>, ApplyError> {
+    if let Some(&hunk_id) = accepted
+        .iter()
+        .find(|id| !diff.hunks.iter().any(|h| h.id == **id))
+    {
         return Err(ApplyError::UnknownHunk { hunk_id });
     }
-    let selected: Vec<&Hunk> = diff.hunks.iter().filter(|h| accepted.contains(&h.id)).collect();
+    let selected: Vec<&Hunk> = diff
+        .hunks
+        .iter()
+        .filter(|h| accepted.contains(&h.id))
+        .collect();
     for hunk in &selected {
         check_matches(hunk, old_lines)?;
     }
@@ -173,12 +186,14 @@ fn select<'d>(diff: &'d Diff, accepted: &[HunkId], old_lines: &[&str]) -> Result
 }
 
 fn check_matches(hunk: &Hunk, old_lines: &[&str]) -> Result<(), ApplyError> {
-    let mut idx = hunk.old.start as usize;
-    for line in hunk.lines.iter().filter(|l| l.kind != LineKind::Added) {
+    let old_side = hunk.lines.iter().filter(|l| l.kind != LineKind::Added);
+    for (idx, line) in (hunk.old.start as usize..).zip(old_side) {
         if old_lines.get(idx) != Some(&line.text.as_str()) {
-            return Err(ApplyError::Mismatch { hunk_id: hunk.id, line: idx as u32 + 1 });
+            return Err(ApplyError::Mismatch {
+                hunk_id: hunk.id,
+                line: idx as u32 + 1,
+            });
         }
-        idx += 1;
     }
     Ok(())
 }
@@ -204,7 +219,10 @@ mod tests {
     fn stale_text_is_refused() {
         let diff = Diff::new("a\nb\n", "a\nc\n", DiffOptions::default());
         let err = apply("a\nB\n", &diff, &diff.hunk_ids()).unwrap_err();
-        assert!(matches!(err, ApplyError::Mismatch { line: 2, .. }), "{err:?}");
+        assert!(
+            matches!(err, ApplyError::Mismatch { line: 2, .. }),
+            "{err:?}"
+        );
         assert_eq!(apply("a\nB\n", &diff, &[]).unwrap(), "a\nB\n");
     }
 }

@@ -33,7 +33,11 @@ fn strip_eol(line: &str) -> &str {
     line.strip_suffix('\r').unwrap_or(line)
 }
 
-fn line_spans<'a>(input: &mut InternedInput<&'a str>, old: &'a str, new: &'a str) -> (Spans, Spans) {
+fn line_spans<'a>(
+    input: &mut InternedInput<&'a str>,
+    old: &'a str,
+    new: &'a str,
+) -> (Spans, Spans) {
     if old == new {
         // Only the line terminator differs.
         return (Vec::new(), Vec::new());
@@ -57,7 +61,11 @@ fn line_spans<'a>(input: &mut InternedInput<&'a str>, old: &'a str, new: &'a str
 }
 
 fn whole(line: &str) -> Spans {
-    if line.is_empty() { Vec::new() } else { vec![0..line.len()] }
+    if line.is_empty() {
+        Vec::new()
+    } else {
+        std::iter::once(0..line.len()).collect()
+    }
 }
 
 fn push_span(spans: &mut Spans, tokens: &[Range<usize>], token_range: Range<u32>) {

@@ -30,11 +30,20 @@ pub fn render_unified(diff: &Diff, options: &RenderOptions<'_>) -> String {
     if diff.is_empty() {
         return out;
     }
-    let (bold, cyan, reset) = if options.color { (BOLD, CYAN, RESET) } else { ("", "", "") };
+    let (bold, cyan, reset) = if options.color {
+        (BOLD, CYAN, RESET)
+    } else {
+        ("", "", "")
+    };
     let _ = writeln!(out, "{bold}--- a/{}{reset}", options.old_path);
     let _ = writeln!(out, "{bold}+++ b/{}{reset}", options.new_path);
     for hunk in &diff.hunks {
-        let _ = writeln!(out, "{cyan}@@ -{} +{} @@{reset}", header_range(hunk.old), header_range(hunk.new));
+        let _ = writeln!(
+            out,
+            "{cyan}@@ -{} +{} @@{reset}",
+            header_range(hunk.old),
+            header_range(hunk.new)
+        );
         for line in &hunk.lines {
             render_line(&mut out, line, options.color);
         }

@@ -1,0 +1,11 @@
+//! kiln's integration tests: one test binary (fast to link), one module per feature.
+
+mod support;
+
+mod cli_diff;
+mod diff_props;
+mod lsp_lifecycle;
+mod lsp_malformed;
+mod lsp_sync;
+mod lsp_watch;
+mod rope_random;
