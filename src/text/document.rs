@@ -80,13 +80,13 @@ impl Document {
         changes: &[ContentChange],
         enc: PositionEncoding,
     ) -> Result<ChangeReport, ChangeError> {
-        // Cloning a rope is O(1): a snapshot to roll back to if a later change is invalid.
-        let snapshot = self.rope.clone();
+        // Validate everything first, so that a bad change leaves the document untouched
+        // without the cost of a copy-on-write snapshot on every edit.
         for (change_idx, change) in changes.iter().enumerate() {
-            if let Err(err) = apply_one(&mut self.rope, change_idx, change, enc) {
-                self.rope = snapshot;
-                return Err(err);
-            }
+            check(change_idx, change)?;
+        }
+        for change in changes {
+            apply_one(&mut self.rope, change, enc);
         }
         let report = ChangeReport {
             version_not_increasing: (version <= self.version).then_some(self.version),
@@ -103,36 +103,31 @@ impl Document {
     }
 }
 
-fn apply_one(
-    rope: &mut Rope,
-    change_idx: usize,
-    change: &ContentChange,
-    enc: PositionEncoding,
-) -> Result<(), ChangeError> {
-    let Some(Unclipped(range)) = change.range else {
-        *rope = Rope::from_str(&change.text);
-        return Ok(());
-    };
-    if range.end < range.start {
-        return Err(ChangeError::EndBeforeStart {
+fn check(change_idx: usize, change: &ContentChange) -> Result<(), ChangeError> {
+    match change.range {
+        Some(Unclipped(range)) if range.end < range.start => Err(ChangeError::EndBeforeStart {
             change_idx,
             start_line: range.start.line,
             start_character: range.start.character,
             end_line: range.end.line,
             end_character: range.end.character,
-        });
+        }),
+        _ => Ok(()),
     }
-    let start = position::to_char_idx(rope, Unclipped(range.start), enc).0;
-    let end = position::to_char_idx(rope, Unclipped(range.end), enc)
-        .0
-        .max(start);
+}
+
+fn apply_one(rope: &mut Rope, change: &ContentChange, enc: PositionEncoding) {
+    let Some(range) = change.range else {
+        *rope = Rope::from_str(&change.text);
+        return;
+    };
+    let (start, end) = position::to_char_range(rope, range, enc);
     if end > start {
-        rope.remove(start..end);
+        rope.remove(start.0..end.0);
     }
     if !change.text.is_empty() {
-        rope.insert(start, &change.text);
+        rope.insert(start.0, &change.text);
     }
-    Ok(())
 }
 
 #[cfg(test)]

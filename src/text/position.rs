@@ -110,18 +110,22 @@ pub struct CharIdx(pub usize);
 
 /// Char index of the end of `line`'s content, before its line break.
 pub fn line_content_end(rope: &Rope, line: usize) -> CharIdx {
-    let start = rope.line_to_char(line);
-    let slice = rope.line(line);
-    let mut end = slice.len_chars();
-    if end > 0 && slice.char(end - 1) == '\n' {
+    let (start, slice) = line_slice(rope, line);
+    CharIdx(start + content_len(&slice))
+}
+
+/// Number of chars in a line slice without its line break.
+fn content_len(line: &ropey::RopeSlice<'_>) -> usize {
+    let mut end = line.len_chars();
+    if end > 0 && line.char(end - 1) == '\n' {
         end -= 1;
-        if end > 0 && slice.char(end - 1) == '\r' {
+        if end > 0 && line.char(end - 1) == '\r' {
             end -= 1;
         }
-    } else if end > 0 && slice.char(end - 1) == '\r' {
+    } else if end > 0 && line.char(end - 1) == '\r' {
         end -= 1;
     }
-    CharIdx(start + end)
+    end
 }
 
 /// Converts a position from outside into a char index, clamping as LSP prescribes.
@@ -131,33 +135,69 @@ pub fn to_char_idx(rope: &Rope, pos: Unclipped<Position>, enc: PositionEncoding)
     if line >= rope.len_lines() {
         return CharIdx(rope.len_chars());
     }
-    let line_start = rope.line_to_char(line);
-    let line_end = line_content_end(rope, line).0;
-    let character = pos.character as usize;
-    let idx = match enc {
-        PositionEncoding::Utf32 => line_start + character,
+    // Work inside the line's slice: for a line within one chunk this is plain string
+    // scanning, far cheaper than walking the tree from the root for each conversion.
+    let (line_start, slice) = line_slice(rope, line);
+    CharIdx(line_start + char_in_line(&slice, pos.character as usize, enc))
+}
+
+/// The char index where `line` starts and the line's slice (break included).
+fn line_slice(rope: &Rope, line: usize) -> (usize, ropey::RopeSlice<'_>) {
+    let start = rope.line_to_char(line);
+    let end = if line + 1 < rope.len_lines() {
+        rope.line_to_char(line + 1)
+    } else {
+        rope.len_chars()
+    };
+    (start, rope.slice(start..end))
+}
+
+/// The char offset in `line` (a line slice, break included) of `character` units of `enc`,
+/// clamped to the line's content and rounded down inside multi-unit chars.
+fn char_in_line(line: &ropey::RopeSlice<'_>, character: usize, enc: PositionEncoding) -> usize {
+    let content = content_len(line);
+    match enc {
+        PositionEncoding::Utf32 => character.min(content),
         PositionEncoding::Utf8 => {
-            let start_byte = rope.char_to_byte(line_start);
-            let end_byte = rope.char_to_byte(line_end);
-            let target = start_byte.saturating_add(character).min(end_byte);
+            let target = character.min(line.char_to_byte(content));
             // `byte_to_char` maps a byte inside a multi-byte char to that char: rounds down.
-            rope.byte_to_char(target)
+            line.byte_to_char(target)
         }
         PositionEncoding::Utf16 => {
-            let start_cu = rope.char_to_utf16_cu(line_start);
-            let end_cu = rope.char_to_utf16_cu(line_end);
-            let target = start_cu.saturating_add(character).min(end_cu);
-            let idx = rope.utf16_cu_to_char(target);
+            let target = character.min(line.char_to_utf16_cu(content));
+            let idx = line.utf16_cu_to_char(target);
             // Ropey maps the second half of a surrogate pair to the char after it; round
             // down instead, like the other encodings.
-            if rope.char_to_utf16_cu(idx) > target {
+            if line.char_to_utf16_cu(idx) > target {
                 idx - 1
             } else {
                 idx
             }
         }
+    }
+}
+
+/// Converts a range from outside into char indices; both ends on one line share the work.
+pub fn to_char_range(
+    rope: &Rope,
+    range: Unclipped<Range>,
+    enc: PositionEncoding,
+) -> (CharIdx, CharIdx) {
+    let Unclipped(range) = range;
+    let line = range.start.line as usize;
+    if range.start.line != range.end.line || line >= rope.len_lines() {
+        let start = to_char_idx(rope, Unclipped(range.start), enc);
+        let end = to_char_idx(rope, Unclipped(range.end), enc);
+        return (start, end.max(start));
+    }
+    let (line_start, slice) = line_slice(rope, line);
+    let start = char_in_line(&slice, range.start.character as usize, enc);
+    let end = if range.end.character == range.start.character {
+        start
+    } else {
+        char_in_line(&slice, range.end.character as usize, enc).max(start)
     };
-    CharIdx(idx.min(line_end))
+    (CharIdx(line_start + start), CharIdx(line_start + end))
 }
 
 /// Converts a char index back into a position in `enc`. An index past the end is clamped.

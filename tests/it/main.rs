@@ -8,4 +8,5 @@ mod lsp_lifecycle;
 mod lsp_malformed;
 mod lsp_sync;
 mod lsp_watch;
+mod real_clients;
 mod rope_random;
