@@ -12,6 +12,7 @@
 //! The other halves live in submodules: `render` (unified diff text), `apply` (apply any
 //! subset of hunks; convert to LSP-style text edits) and `inline` (the token diff).
 
+mod anchored;
 mod apply;
 mod inline;
 mod render;
@@ -136,12 +137,14 @@ impl Diff {
     /// Computes the diff from `old` to `new`.
     pub fn new(old: &str, new: &str, options: DiffOptions) -> Diff {
         let input = InternedInput::new(old, new);
-        let mut raw = imara_diff::Diff::compute(Algorithm::Histogram, &input);
-        raw.postprocess_lines(&input);
-        let blocks: Vec<imara_diff::Hunk> = raw.hunks().collect();
         let line = |token: imara_diff::Token| input.interner[token];
         let old_lines: Vec<&str> = input.before.iter().map(|&t| line(t)).collect();
         let new_lines: Vec<&str> = input.after.iter().map(|&t| line(t)).collect();
+        let blocks = if old_lines.len() + new_lines.len() <= ANCHOR_THRESHOLD {
+            histogram_blocks(&input)
+        } else {
+            anchored::blocks(&input, &old_lines, &new_lines)
+        };
         let hunks = group_blocks(&blocks, options.context)
             .map(|group| build_hunk(group, &old_lines, &new_lines, options))
             .collect();
@@ -166,6 +169,15 @@ impl Diff {
     pub fn hunk_ids(&self) -> Vec<HunkId> {
         self.hunks.iter().map(|h| h.id).collect()
     }
+}
+
+/// Above this many lines (old + new), the diff is first split at anchors (see `anchored`).
+const ANCHOR_THRESHOLD: usize = 20_000;
+
+fn histogram_blocks<T: AsRef<[u8]>>(input: &InternedInput<T>) -> Vec<imara_diff::Hunk> {
+    let mut raw = imara_diff::Diff::compute(Algorithm::Histogram, input);
+    raw.postprocess_lines(input);
+    raw.hunks().collect()
 }
 
 /// Splits change blocks into runs whose gaps are at most `2 * context` unchanged lines.
