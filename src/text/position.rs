@@ -135,10 +135,88 @@ pub fn to_char_idx(rope: &Rope, pos: Unclipped<Position>, enc: PositionEncoding)
     if line >= rope.len_lines() {
         return CharIdx(rope.len_chars());
     }
-    // Work inside the line's slice: for a line within one chunk this is plain string
-    // scanning, far cheaper than walking the tree from the root for each conversion.
+    if let Some((line_start, content)) = line_in_one_chunk(rope, line) {
+        return CharIdx(line_start + char_in_str(content, pos.character as usize, enc));
+    }
     let (line_start, slice) = line_slice(rope, line);
     CharIdx(line_start + char_in_line(&slice, pos.character as usize, enc))
+}
+
+/// Converts a range from outside into char indices; both ends on one line share the work.
+pub fn to_char_range(
+    rope: &Rope,
+    range: Unclipped<Range>,
+    enc: PositionEncoding,
+) -> (CharIdx, CharIdx) {
+    let Unclipped(range) = range;
+    let line = range.start.line as usize;
+    if range.start.line == range.end.line
+        && line < rope.len_lines()
+        && let Some((line_start, content)) = line_in_one_chunk(rope, line)
+    {
+        let start = char_in_str(content, range.start.character as usize, enc);
+        let end = if range.end.character == range.start.character {
+            start
+        } else {
+            char_in_str(content, range.end.character as usize, enc).max(start)
+        };
+        return (CharIdx(line_start + start), CharIdx(line_start + end));
+    }
+    let start = to_char_idx(rope, Unclipped(range.start), enc);
+    let end = to_char_idx(rope, Unclipped(range.end), enc);
+    (start, end.max(start))
+}
+
+/// The fast path for the common case of a line that lies inside one chunk of the rope: one
+/// tree walk, then plain string scanning. Returns the char index where the line starts and
+/// the line's content without its break, or `None` when the line spans chunks.
+fn line_in_one_chunk(rope: &Rope, line: usize) -> Option<(usize, &str)> {
+    let (chunk, chunk_byte, chunk_char, chunk_line) = rope.chunk_at_line_break(line);
+    let bytes = chunk.as_bytes();
+    let is_break = |b: &u8| *b == b'\n' || *b == b'\r';
+    let mut at = 0;
+    for _ in chunk_line..line {
+        let brk = at + bytes[at..].iter().position(is_break)?;
+        // Ropey never splits a `\r\n` pair across chunks.
+        at = if bytes[brk] == b'\r' && bytes.get(brk + 1) == Some(&b'\n') {
+            brk + 2
+        } else {
+            brk + 1
+        };
+    }
+    let rest = &chunk[at..];
+    let content = match rest.bytes().position(|b| is_break(&b)) {
+        Some(end) => &rest[..end],
+        // The line goes on in the next chunk, unless this is the last one.
+        None if chunk_byte + chunk.len() == rope.len_bytes() => rest,
+        None => return None,
+    };
+    Some((chunk_char + chunk[..at].chars().count(), content))
+}
+
+/// The char offset in `content` (a line without its break) of `character` units of `enc`,
+/// clamped to the end and rounded down inside multi-unit chars.
+fn char_in_str(content: &str, character: usize, enc: PositionEncoding) -> usize {
+    match enc {
+        PositionEncoding::Utf32 => content.chars().take(character).count(),
+        PositionEncoding::Utf8 => {
+            let mut target = character.min(content.len());
+            while !content.is_char_boundary(target) {
+                target -= 1;
+            }
+            content[..target].chars().count()
+        }
+        PositionEncoding::Utf16 => {
+            let mut units = 0;
+            for (idx, ch) in content.chars().enumerate() {
+                units += ch.len_utf16();
+                if units > character {
+                    return idx;
+                }
+            }
+            content.chars().count()
+        }
+    }
 }
 
 /// The char index where `line` starts and the line's slice (break included).
@@ -175,29 +253,6 @@ fn char_in_line(line: &ropey::RopeSlice<'_>, character: usize, enc: PositionEnco
             }
         }
     }
-}
-
-/// Converts a range from outside into char indices; both ends on one line share the work.
-pub fn to_char_range(
-    rope: &Rope,
-    range: Unclipped<Range>,
-    enc: PositionEncoding,
-) -> (CharIdx, CharIdx) {
-    let Unclipped(range) = range;
-    let line = range.start.line as usize;
-    if range.start.line != range.end.line || line >= rope.len_lines() {
-        let start = to_char_idx(rope, Unclipped(range.start), enc);
-        let end = to_char_idx(rope, Unclipped(range.end), enc);
-        return (start, end.max(start));
-    }
-    let (line_start, slice) = line_slice(rope, line);
-    let start = char_in_line(&slice, range.start.character as usize, enc);
-    let end = if range.end.character == range.start.character {
-        start
-    } else {
-        char_in_line(&slice, range.end.character as usize, enc).max(start)
-    };
-    (CharIdx(line_start + start), CharIdx(line_start + end))
 }
 
 /// Converts a char index back into a position in `enc`. An index past the end is clamped.
@@ -262,6 +317,38 @@ mod tests {
         assert_eq!(to_char_idx(&rope, pos(2, 9), e), CharIdx(9));
         assert_eq!(to_char_idx(&rope, pos(3, 0), e), CharIdx(10));
         assert_eq!(to_char_idx(&rope, pos(70, 3), e), CharIdx(10));
+    }
+
+    #[test]
+    fn chunk_fast_path_agrees_with_the_slice_path_across_chunks() {
+        // Lines of varied lengths, every kind of break, multi-unit chars; many chunks.
+        let pieces = ["a", "é", "日本", "😀", "\n", "\r\n", "\r", "xyz ", "\t"];
+        let mut text = String::new();
+        let mut k = 7usize;
+        while text.len() < 40_000 {
+            k = k.wrapping_mul(1_103_515_245).wrapping_add(12_345);
+            text.push_str(pieces[(k >> 16) % pieces.len()]);
+        }
+        let rope = Rope::from_str(&text);
+        assert!(rope.chunks().count() > 20);
+        for line in 0..rope.len_lines() {
+            let (start, slice) = line_slice(&rope, line);
+            for enc in PositionEncoding::ALL {
+                for character in [0, 1, 2, 3, 5, 8, 40, 1000] {
+                    let slow = start + char_in_line(&slice, character, enc);
+                    if let Some((fast_start, content)) = line_in_one_chunk(&rope, line) {
+                        assert_eq!(fast_start, start, "line {line}");
+                        assert_eq!(
+                            fast_start + char_in_str(content, character, enc),
+                            slow,
+                            "line {line} {enc:?} {character}"
+                        );
+                    }
+                    let pos = Unclipped(Position::new(line as u32, character as u32));
+                    assert_eq!(to_char_idx(&rope, pos, enc).0, slow);
+                }
+            }
+        }
     }
 
     #[test]

@@ -83,10 +83,10 @@ fn random_position(rng: &mut Rng, text: &str) -> Position {
     Position::new(line, character)
 }
 
-fn run(enc: PositionEncoding, rng: &mut Rng) {
-    let mut model = random_text(rng, 30);
+fn run(enc: PositionEncoding, rng: &mut Rng, initial_pieces: usize, n_edits: usize) {
+    let mut model = random_text(rng, initial_pieces);
     let mut doc = Document::new("untitled:random".into(), 0, "plaintext".into(), &model);
-    for edit_idx in 0..EDITS_PER_ENCODING {
+    for edit_idx in 0..n_edits {
         let (mut start, mut end) = (random_position(rng, &model), random_position(rng, &model));
         if end < start {
             std::mem::swap(&mut start, &mut end);
@@ -131,6 +131,17 @@ fn random_edits_agree_with_a_naive_model_in_every_encoding() {
     let seed = rng.seed();
     eprintln!("rope_random seed: {seed}");
     for enc in PositionEncoding::ALL {
-        run(enc, &mut rng);
+        run(enc, &mut rng, 30, EDITS_PER_ENCODING);
+    }
+}
+
+#[test]
+fn random_edits_in_a_document_spanning_many_rope_chunks() {
+    // Tens of kilobytes: edits land inside chunks, at chunk boundaries and on lines that
+    // span chunks, exercising both conversion paths.
+    let mut rng = Rng::from_env();
+    eprintln!("rope_random (large) seed: {}", rng.seed());
+    for enc in PositionEncoding::ALL {
+        run(enc, &mut rng, 12_000, 1_500);
     }
 }

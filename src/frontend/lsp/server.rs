@@ -217,6 +217,7 @@ impl Server {
     }
 
     fn dispatch_notification(&mut self, notif: AnyNotification) -> Result<(), String> {
+        tracing::trace!("notification {}", notif.method);
         match notif.method.as_str() {
             notif::Initialized::METHOD => self.start_watching(),
             notif::DidOpenTextDocument::METHOD => {
@@ -276,7 +277,12 @@ impl Server {
                         let (version, language_id) = (doc.version(), doc.language_id().to_owned());
                         doc.reset(version, language_id, &text);
                     }
-                    (Some(_), _) => tracing::debug!("{uri} saved"),
+                    (Some(doc), _) => tracing::debug!(
+                        "{uri} saved at version {}; kiln's copy: {} bytes, fnv1a {:016x}",
+                        doc.version(),
+                        doc.rope().len_bytes(),
+                        stable_hash_rope(doc.rope())
+                    ),
                 }
             }
             notif::DidChangeWatchedFiles::METHOD => {
@@ -493,6 +499,15 @@ fn workspace_roots(params: &InitializeParams) -> Vec<PathBuf> {
     #[allow(deprecated)]
     let root_path = params.root_path.as_ref().map(PathBuf::from);
     root_uri.or(root_path).into_iter().collect()
+}
+
+/// The stable hash of a rope's bytes, chunk by chunk (no copy).
+fn stable_hash_rope(rope: &ropey::Rope) -> u64 {
+    let mut hasher = crate::text::hash::StableHasher::default();
+    for chunk in rope.chunks() {
+        hasher.write(chunk.as_bytes());
+    }
+    hasher.finish()
 }
 
 fn params<P: DeserializeOwned>(notif: AnyNotification) -> Result<P, String> {
