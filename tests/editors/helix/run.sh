@@ -1,0 +1,408 @@
+#!/usr/bin/env bash
+# Drives a real Helix (Debian trixie's hx 25.01) in tmux with kiln as its language server,
+# edits a file with multi-byte text and CRLF line endings, saves it, and checks that kiln's
+# copy of the buffer (the size and FNV-1a hash kiln logs on didSave) equals the bytes Helix
+# wrote to disk.
+#
+#   KILN_BIN=target/debug/kiln tests/editors/helix/run.sh
+#
+# KILN_BIN (required): the kiln binary to test.
+# HELIX_TEST_TIMEOUT: the time limit in seconds for the whole run (default 60, fetch included).
+# HELIX_TEST_KEY_DELAY: seconds between typed keys (default 0.04). Helix 25.01 sends each
+#   didChange from its own spawned task, so keys that arrive in one burst can reach the server
+#   out of order; the delay types like a (fast) person. HELIX_TEST_KEY_DELAY=0 sends each
+#   text run in one burst, to reproduce that.
+#
+# Helix is not in Debian 12: the first run downloads trixie's hx and libc6 with apt-get
+# (private lists and cache, /etc/apt untouched) into .cache/helix/ in this repository, and
+# runs hx through trixie's dynamic loader. Needs tmux, python3, apt-get, dpkg-deb.
+set -euo pipefail
+
+repo_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../../.." && pwd)"
+limit="${HELIX_TEST_TIMEOUT:-60}"
+deadline=$((SECONDS + limit))
+key_delay="${HELIX_TEST_KEY_DELAY:-0.04}"
+cache="$repo_root/.cache/helix"
+
+tmp=""
+tmux_sock=""
+kiln_pid=""
+failed=0
+
+say() { echo "tests/editors/helix: $*"; }
+
+remaining() {
+  local left=$((deadline - SECONDS))
+  ((left > 0)) || left=1
+  echo "$left"
+}
+
+diagnostics() {
+  [[ -n "$tmp" ]] || return 0
+  if [[ -n "$tmux_sock" && -S "$tmux_sock" ]]; then
+    echo "----- Helix screen (tmux capture-pane)" >&2
+    tmux -S "$tmux_sock" capture-pane -p -t kiln-hx 2>/dev/null >&2 || echo "(no tmux pane)" >&2
+  fi
+  if [[ -f "$tmp/hx.status" ]]; then
+    echo "----- hx exited with status $(cat "$tmp/hx.status")" >&2
+  fi
+  if [[ -f "$tmp/kiln.log" ]]; then
+    echo "----- kiln log, last 40 lines (long lines cut at 400 characters)" >&2
+    tail -n 40 "$tmp/kiln.log" | cut -c 1-400 >&2
+  else
+    echo "----- no kiln log at $tmp/kiln.log (kiln did not start?)" >&2
+  fi
+  if [[ -f "$tmp/xdg/cache/helix/helix.log" ]]; then
+    echo "----- Helix log, last 20 lines" >&2
+    tail -n 20 "$tmp/xdg/cache/helix/helix.log" | cut -c 1-400 >&2
+  fi
+}
+
+cleanup() {
+  local status=$?
+  if ((status != 0 || failed)); then
+    diagnostics
+  fi
+  if [[ -n "$tmux_sock" && -S "$tmux_sock" ]]; then
+    tmux -S "$tmux_sock" kill-server 2>/dev/null || true
+  fi
+  # hx gets SIGHUP from tmux and kiln then sees its stdin close; if kiln is still there after
+  # a moment, stop it (only that process, by the id recorded when hx started it).
+  if [[ -n "$kiln_pid" ]]; then
+    for _ in 1 2 3 4 5 6 7 8 9 10; do
+      kill -0 "$kiln_pid" 2>/dev/null || break
+      sleep 0.1
+    done
+    if kill -0 "$kiln_pid" 2>/dev/null; then
+      echo "tests/editors/helix: kiln (pid $kiln_pid) outlived Helix; stopping it" >&2
+      kill "$kiln_pid" 2>/dev/null || true
+    fi
+  fi
+  [[ -n "$tmp" ]] && rm -rf "$tmp"
+  exit "$status"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+fail() {
+  failed=1
+  echo "tests/editors/helix: FAILED: $*" >&2
+  exit 1
+}
+
+# --- prerequisites ---------------------------------------------------------------------------
+
+[[ -n "${KILN_BIN:-}" ]] || fail "set KILN_BIN to the kiln binary (e.g. KILN_BIN=target/debug/kiln)"
+[[ -x "$KILN_BIN" ]] || fail "KILN_BIN is not an executable file: $KILN_BIN"
+kiln_bin="$(cd "$(dirname "$KILN_BIN")" && pwd)/$(basename "$KILN_BIN")"
+for tool in tmux python3 apt-get dpkg-deb; do
+  command -v "$tool" >/dev/null 2>&1 || fail "$tool is required (tmux: apt-get install -y tmux)"
+done
+
+case "$(uname -m)" in
+  x86_64) triplet=x86_64-linux-gnu ;;
+  aarch64) triplet=aarch64-linux-gnu ;;
+  *) fail "no recipe for Helix on $(uname -m)" ;;
+esac
+
+# --- Helix from Debian trixie, cached in .cache/helix ----------------------------------------
+
+hx_bin="$cache/hx/usr/lib/hx/hx"
+libdir="$cache/libc/usr/lib/$triplet"
+
+fetch_helix() {
+  say "fetching hx and libc6 from Debian trixie into $cache"
+  mkdir -p "$cache"
+  # Keep the cache out of git even where .cache/ is not ignored.
+  [[ -f "$cache/.gitignore" ]] || printf '*\n' >"$cache/.gitignore"
+  local apt="$cache/apt"
+  rm -rf "$apt" "$cache/hx.new" "$cache/libc.new"
+  mkdir -p "$apt/lists/partial" "$apt/cache/archives/partial" "$apt/debs"
+
+  # Reuse the machine's Debian mirror and keyring.
+  local uri="" keyring=""
+  if [[ -f /etc/apt/sources.list.d/debian.sources ]]; then
+    uri="$(awk '/^URIs:/ { print $2; exit }' /etc/apt/sources.list.d/debian.sources)"
+    keyring="$(awk '/^Signed-By:/ { print $2; exit }' /etc/apt/sources.list.d/debian.sources)"
+  fi
+  if [[ -z "$uri" && -f /etc/apt/sources.list ]]; then
+    uri="$(awk '$1 == "deb" { for (i = 2; i <= NF; i++) if ($i ~ /^https?:/) { print $i; exit } }' /etc/apt/sources.list)"
+  fi
+  uri="${uri:-http://deb.debian.org/debian}"
+  keyring="${keyring:-/usr/share/keyrings/debian-archive-keyring.gpg}"
+  echo "deb [signed-by=$keyring] $uri trixie main" >"$apt/sources.list"
+
+  local opts=(
+    -o "Dir::Etc::SourceList=$apt/sources.list"
+    -o "Dir::Etc::SourceParts=/nonexistent"
+    -o "Dir::State::Lists=$apt/lists"
+    -o "Dir::Cache=$apt/cache"
+    -o "APT::Sandbox::User=$(id -un)"
+  )
+  timeout "$(remaining)" apt-get -q "${opts[@]}" update >"$apt/update.log" 2>&1 || {
+    cat "$apt/update.log" >&2
+    fail "apt-get update for Debian trixie failed or timed out ($uri)"
+  }
+  (cd "$apt/debs" && timeout "$(remaining)" apt-get -q "${opts[@]}" download hx libc6) >"$apt/download.log" 2>&1 || {
+    cat "$apt/download.log" >&2
+    fail "apt-get download hx libc6 (trixie) failed or timed out"
+  }
+  dpkg-deb -x "$apt"/debs/hx_*.deb "$cache/hx.new"
+  dpkg-deb -x "$apt"/debs/libc6_*.deb "$cache/libc.new"
+  rm -rf "$cache/hx" "$cache/libc"
+  mv "$cache/hx.new" "$cache/hx"
+  mv "$cache/libc.new" "$cache/libc"
+  (cd "$apt/debs" && ls) >"$cache/packages.txt"
+  rm -rf "$apt"
+}
+
+if [[ ! -x "$hx_bin" || ! -d "$libdir" ]]; then
+  fetch_helix
+fi
+loader="$(ls "$libdir"/ld-linux*.so.* 2>/dev/null | head -n 1)"
+[[ -n "$loader" ]] || fail "no dynamic loader in $libdir; delete $cache and run again"
+export HELIX_RUNTIME="$cache/hx/usr/lib/hx/runtime"
+hx_version="$("$loader" --library-path "$libdir" "$hx_bin" --version 2>&1)" ||
+  fail "hx does not run: $hx_version"
+
+# --- workspace and configuration -------------------------------------------------------------
+
+tmp="$(mktemp -d "${TMPDIR:-/tmp}/kiln-helix-test.XXXXXX")"
+tmux_sock="$tmp/tmux.sock"
+mkdir -p "$tmp/ws" "$tmp/xdg/config/helix" "$tmp/xdg/cache" "$tmp/xdg/data" "$tmp/xdg/state"
+
+# A Rust file: Helix knows the language without any grammar installed. CRLF line endings,
+# multi-byte text in 2-, 3- and 4-byte UTF-8 sequences, and no final newline (Helix adds one
+# when it saves, as an edit that kiln must see too).
+printf 'fn main() {\r\n    let s = "h\xc3\xa9llo w\xc3\xb6rld";\r\n    // \xf0\x9f\x98\x80 emoji and \xe6\x97\xa5\xe6\x9c\xac\xe8\xaa\x9e\r\n    println!("{}", s);\r\n}' >"$tmp/ws/main.rs"
+cp "$tmp/ws/main.rs" "$tmp/original.rs"
+
+python3 - "$tmp/xdg/config/helix/languages.toml" "$kiln_bin" "$tmp/kiln.log" <<'EOF'
+import json, sys
+path, kiln, log = sys.argv[1:]
+q = json.dumps  # a JSON string is a valid TOML basic string
+with open(path, "w") as f:
+    f.write(f"""# Written by tests/editors/helix/run.sh
+[language-server.kiln]
+command = {q(kiln)}
+args = ["lsp"]
+environment = {{ KILN_LOG_LEVEL = "trace", KILN_LOG = {q(log)} }}
+
+[[language]]
+name = "rust"
+language-servers = ["kiln"]
+""")
+EOF
+
+cat >"$tmp/launch.sh" <<EOF
+#!/bin/sh
+cd "$tmp/ws" || exit 97
+export XDG_CONFIG_HOME="$tmp/xdg/config" XDG_CACHE_HOME="$tmp/xdg/cache"
+export XDG_DATA_HOME="$tmp/xdg/data" XDG_STATE_HOME="$tmp/xdg/state"
+export HELIX_RUNTIME="$HELIX_RUNTIME"
+echo \$\$ >"$tmp/hx.pid"
+"$loader" --library-path "$libdir" "$hx_bin" main.rs
+echo \$? >"$tmp/hx.status"
+EOF
+chmod +x "$tmp/launch.sh"
+
+# --- helpers for driving Helix ---------------------------------------------------------------
+
+screen() { tmux -S "$tmux_sock" capture-pane -p -t kiln-hx; }
+
+# wait_until DESCRIPTION SECONDS COMMAND...: polls COMMAND every 50 ms.
+wait_until() {
+  local what="$1" secs="$2"
+  shift 2
+  local left
+  left="$(remaining)"
+  ((secs < left)) || secs="$left"
+  local end=$((SECONDS + secs))
+  until "$@"; do
+    ((SECONDS < end)) || fail "timed out after ${secs}s waiting for $what"
+    [[ -f "$tmp/hx.status" ]] && fail "Helix exited (status $(cat "$tmp/hx.status")) while waiting for $what"
+    sleep 0.05
+  done
+}
+
+log_has() { [[ -f "$tmp/kiln.log" ]] && grep -qF -- "$1" "$tmp/kiln.log"; }
+log_count() { grep -cF -- "$1" "$tmp/kiln.log" 2>/dev/null || true; }
+screen_has() { screen 2>/dev/null | grep -qF -- "$1"; }
+
+# key NAME...: tmux key names (Escape, Enter, BSpace) or single Helix command keys.
+key() {
+  local k
+  for k in "$@"; do
+    tmux -S "$tmux_sock" send-keys -t kiln-hx "$k"
+    sleep "$key_delay"
+  done
+}
+
+# type_text TEXT: literal text, one character at a time (see HELIX_TEST_KEY_DELAY).
+type_text() {
+  local text="$1" c i
+  if [[ "$key_delay" == 0 ]]; then
+    tmux -S "$tmux_sock" send-keys -t kiln-hx -l -- "${text//;/\\;}"
+    return
+  fi
+  for ((i = 0; i < ${#text}; i++)); do
+    c="${text:i:1}"
+    # A lone ";" separates tmux commands; "\;" is a literal semicolon.
+    [[ "$c" == ";" ]] && c='\;'
+    tmux -S "$tmux_sock" send-keys -t kiln-hx -l -- "$c"
+    sleep "$key_delay"
+  done
+}
+
+insert_mode() { wait_until "Helix to enter insert mode" 5 screen_has " INS "; }
+normal_mode() {
+  # Escape alone: directly followed by another key it would read as Alt+key.
+  tmux -S "$tmux_sock" send-keys -t kiln-hx Escape
+  wait_until "Helix to return to normal mode" 5 screen_has " NOR "
+  sleep 0.05
+}
+
+# --- the session -----------------------------------------------------------------------------
+
+say "$hx_version, kiln: $kiln_bin"
+LC_ALL=C.UTF-8 tmux -S "$tmux_sock" -f /dev/null new-session -d -s kiln-hx -x 120 -y 30 "$tmp/launch.sh"
+
+wait_until "kiln to answer initialize (position encoding in $tmp/kiln.log)" 15 log_has "position encoding "
+wait_until "Helix to open main.rs in kiln (didOpen)" 10 log_has "notification textDocument/didOpen"
+wait_until "Helix to show main.rs" 5 screen_has " NOR "
+# kiln is the only child of hx: remember it to make sure it does not outlive the test.
+hx_pid="$(cat "$tmp/hx.pid")"
+kiln_pid="$(ps -o pid= --ppid "$hx_pid" 2>/dev/null | head -n 1 | tr -d ' ' || true)"
+
+# 1. A new first line with 2-, 3- and 4-byte characters.
+key O; insert_mode
+type_text "// café 😀 日本 ✓"
+normal_mode
+# 2. Append to line 3 (let s = …).
+key j j A; insert_mode
+type_text " /* ñ 🎉 */"
+normal_mode
+# 3. Open a line below (Helix copies the indentation; auto-pairs handle the quotes).
+key o; insert_mode
+type_text 'let x = "Ωmega 🦀";'
+normal_mode
+# 4. Delete the 2-byte é on line 3: back up, go to the line start, find é, collapse the
+#    selection to it (;) and delete it (d).
+key k g h f é ";" d
+# 5. Delete the comment line with 😀 and 日本語 (x selects the line, d deletes it), then undo.
+key j j x d
+sleep 0.1
+key u
+# 6. Delete the 😀 on the first line.
+key g g f 😀 ";" d
+# 7. On the last line: append, then backspace over the CJK characters and retype.
+key g e A; insert_mode
+type_text " // fin 日本"
+key BSpace BSpace
+type_text "終"
+key Enter
+type_text "// 👋 CRLF"
+normal_mode
+
+changes_before_save="$(log_count "notification textDocument/didChange")"
+saves_before="$(log_count " saved at version ")"
+tmux -S "$tmux_sock" send-keys -t kiln-hx ":w"
+sleep 0.1
+tmux -S "$tmux_sock" send-keys -t kiln-hx Enter
+wait_until "kiln to log the didSave (saved at version)" 10 \
+  bash -c '(( $(grep -cF " saved at version " "$1" || true) > $2 ))' _ "$tmp/kiln.log" "$saves_before"
+wait_until "Helix to report the write" 5 screen_has "written"
+
+# --- checks ----------------------------------------------------------------------------------
+
+python3 - "$tmp/kiln.log" "$tmp/ws/main.rs" "$tmp/original.rs" "$changes_before_save" <<'EOF' || fail "the checks above failed"
+import json, re, sys
+
+log_path, saved_path, original_path, changes_before_save = sys.argv[1:]
+log = open(log_path, encoding="utf-8", errors="replace").read()
+saved = open(saved_path, "rb").read()
+original = open(original_path, "rb").read()
+problems = []
+
+def fnv1a(data):
+    h = 0xCBF29CE484222325
+    for b in data:
+        h = ((h ^ b) * 0x100000001B3) & 0xFFFFFFFFFFFFFFFF
+    return h
+
+# Position encoding: Helix offers utf-8 first; kiln should take it.
+m = re.search(r"position encoding (\S+), roots", log)
+if not m:
+    problems.append("kiln did not log its position encoding")
+elif m.group(1).rstrip(",") != "utf-8":
+    problems.append(f"expected position encoding utf-8, kiln chose {m.group(1)}")
+
+# didChange notifications, and the order of their versions on the wire.
+changes = log.count("notification textDocument/didChange")
+if changes < 20:
+    problems.append(f"only {changes} didChange notifications reached kiln (expected one per edit, 20 or more)")
+versions = []
+for line in log.splitlines():
+    i = line.find('incoming msg={')
+    if i < 0 or '"textDocument/didChange"' not in line:
+        continue
+    try:
+        versions.append(json.loads(line[i + len("incoming msg="):])["params"]["textDocument"]["version"])
+    except (ValueError, KeyError):
+        pass
+inversions = [(a, b) for a, b in zip(versions, versions[1:]) if b <= a]
+if inversions:
+    shown = ", ".join(f"{a} then {b}" for a, b in inversions[:5])
+    problems.append(
+        f"didChange versions reached kiln out of order ({shown}). Helix 25.01 sends each "
+        "didChange from its own spawned task, so keys typed in one burst can be reordered; "
+        "kiln applies changes in arrival order")
+
+# kiln's copy at save time against the bytes Helix wrote.
+saves = re.findall(r"saved at version (-?\d+); kiln's copy: (\d+) bytes, fnv1a ([0-9a-f]{16})", log)
+if not saves:
+    problems.append("no 'saved at version' line in kiln's log")
+else:
+    version, size, digest = saves[-1]
+    mine = f"{fnv1a(saved):016x}"
+    print(f"kiln at save: version {version}, {size} bytes, fnv1a {digest}")
+    print(f"file on disk: {len(saved)} bytes, fnv1a {mine}")
+    if int(size) != len(saved) or digest != mine:
+        problems.append(
+            f"kiln's copy differs from the saved file: kiln {size} bytes fnv1a {digest}, "
+            f"file {len(saved)} bytes fnv1a {mine}")
+for warning in re.findall(r"^.* (?:WARN|ERROR) .*$", log, re.M):
+    problems.append(f"kiln logged: {warning[:300]}")
+
+# The edits happened as intended (so the comparison above covers them).
+text = saved.decode("utf-8", errors="replace")
+expect = {
+    "the file changed": saved != original,
+    "first line '// café 日本 ✓' (😀 deleted)": text.startswith("// café  日本 ✓\r\n"),
+    "é deleted from héllo": '"hllo wörld"; /* ñ 🎉 */\r\n' in text,
+    "new line with Ωmega 🦀": '    let x = "Ωmega 🦀";\r\n' in text,
+    "the deleted comment line is back after undo": "    // 😀 emoji and 日本語\r\n" in text,
+    "backspace over 日本 then 終": "} // fin 終\r\n" in text,
+    "CRLF line endings only": b"\n" not in saved.replace(b"\r\n", b"") and b"\r" not in saved.replace(b"\r\n", b""),
+    "a final newline (added by Helix on save)": saved.endswith(b"\r\n"),
+}
+for what, ok in expect.items():
+    if not ok:
+        problems.append(f"unexpected saved text ({what} missing)")
+if problems:
+    print("saved file:", repr(text), file=sys.stderr)
+    for p in problems:
+        print(f"  - {p}", file=sys.stderr)
+    sys.exit(1)
+print(f"{changes} didChange notifications ({changes_before_save} before :w), versions in order, "
+      "position encoding utf-8")
+EOF
+
+# --- quit --------------------------------------------------------------------------------------
+
+tmux -S "$tmux_sock" send-keys -t kiln-hx ":q!"
+sleep 0.1
+tmux -S "$tmux_sock" send-keys -t kiln-hx Enter
+wait_until "Helix to quit after :q!" 10 test -f "$tmp/hx.status"
+[[ "$(cat "$tmp/hx.status")" == 0 ]] || fail "hx exited with status $(cat "$tmp/hx.status")"
+say "passed with $hx_version in $((SECONDS))s"
