@@ -131,3 +131,23 @@ fn in_process_client_has_the_same_lifecycle() {
         1
     );
 }
+
+#[test]
+fn logs_go_to_the_log_file_when_asked() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("kiln.log");
+    let mut options = Options::default();
+    options.args = vec!["--log-file".into(), log.display().to_string()];
+    options.env.push(("KILN_LOG_LEVEL".into(), "debug".into()));
+    let mut client = TestClient::spawn_with(options);
+    client.notify("workspace/notAThing", json!({}));
+    client.request("kiln/status", json!({})).unwrap();
+    assert_eq!(client.shutdown(), 0);
+    let text = std::fs::read_to_string(&log).unwrap();
+    assert!(text.contains("position encoding utf-16"), "{text}");
+    assert!(
+        text.contains("ignoring unknown notification workspace/notAThing"),
+        "{text}"
+    );
+    assert!(!text.contains('\x1b'), "no colour codes in a log file");
+}

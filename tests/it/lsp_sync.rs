@@ -215,3 +215,41 @@ fn status_lists_open_documents() {
     assert_eq!(docs[1]["byteLength"], 9);
     assert_eq!(status["watching"], "off");
 }
+
+#[test]
+fn changes_sent_out_of_order_are_put_back_in_version_order() {
+    // Helix 25.01 can send version 3 before version 2; each change depends on the last.
+    let mut client = TestClient::spawn();
+    let uri = "untitled:reorder";
+    did_open(&mut client, uri, 1, "");
+    let v2 = change(uri, 2, Some([0, 0, 0, 0]), "ab");
+    let v3 = change(uri, 3, Some([0, 2, 0, 2]), "c");
+    let v4 = change(uri, 4, Some([0, 1, 0, 2]), "B");
+    for message in [&v3, &v4, &v2] {
+        client.send(message);
+    }
+    let read = read_text(&mut client, uri);
+    assert_eq!(read["text"], "aBc");
+    assert_eq!(read["identity"]["version"], 4);
+}
+
+#[test]
+fn versions_that_skip_numbers_are_applied_without_waiting_for_the_gap() {
+    // Neovim's versions are its changedtick, which may jump; the held change must still
+    // be applied, in order, before anyone reads the document.
+    let mut client = TestClient::spawn();
+    let uri = "untitled:gaps";
+    did_open(&mut client, uri, 1, "x");
+    client.send(&change(uri, 5, Some([0, 1, 0, 1]), "y"));
+    client.send(&change(uri, 9, Some([0, 2, 0, 2]), "z"));
+    let read = read_text(&mut client, uri);
+    assert_eq!(
+        (read["text"].as_str(), read["identity"]["version"].as_i64()),
+        (Some("xyz"), Some(9))
+    );
+    // A held change never holds back the changes after it.
+    client.send(&change(uri, 20, Some([0, 3, 0, 3]), "!"));
+    std::thread::sleep(std::time::Duration::from_millis(150));
+    client.send(&change(uri, 21, Some([0, 4, 0, 4]), "?"));
+    assert_eq!(read_text(&mut client, uri)["text"], "xyz!?");
+}

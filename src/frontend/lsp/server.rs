@@ -6,6 +6,7 @@
 //! A handler that fails logs, tells the client through `window/logMessage`, and leaves the
 //! server running; a handler that panics is caught the same way.
 
+use std::collections::{BTreeMap, HashMap};
 use std::ops::ControlFlow;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::PathBuf;
@@ -32,9 +33,11 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use super::convert;
-use crate::text::{Document, PositionEncoding};
+use crate::text::{ContentChange, Document, PositionEncoding};
 use crate::workspace::watch::{self, IgnoreFilter, Watcher};
-use crate::workspace::{ChangeKind, ExternalChange, Identity, ReadResult, Workspace, read_disk};
+use crate::workspace::{
+    ChangeKind, DocKey, ExternalChange, Identity, ReadResult, Workspace, read_disk,
+};
 
 /// kiln's own requests, listed in `initialize`'s `experimental.kiln.methods`.
 pub const KILN_READ: &str = "kiln/read";
@@ -73,6 +76,10 @@ struct WatchedChanges(Vec<ExternalChange>);
 struct WatcherStarted(Result<Watcher, String>);
 struct WatchError(String);
 struct RegistrationFailed(String);
+struct ReleaseHeld(DocKey);
+
+/// How long a change that arrived ahead of its predecessors waits for them.
+const HOLD_FOR: std::time::Duration = std::time::Duration::from_millis(25);
 
 pub struct Server {
     client: ClientSocket,
@@ -81,6 +88,8 @@ pub struct Server {
     encoding: PositionEncoding,
     workspace: Workspace,
     ignore: IgnoreFilter,
+    /// Changes that arrived ahead of a missing version, by document and version.
+    held: HashMap<DocKey, BTreeMap<i32, (Url, Vec<ContentChange>)>>,
     watch: WatchMode,
     client_registers_watchers: bool,
 }
@@ -94,6 +103,7 @@ impl Server {
             encoding: PositionEncoding::Utf16,
             workspace: Workspace::default(),
             ignore: IgnoreFilter::new(Vec::new()),
+            held: HashMap::new(),
             watch: WatchMode::Off,
             client_registers_watchers: false,
         }
@@ -232,30 +242,16 @@ impl Server {
             }
             notif::DidChangeTextDocument::METHOD => {
                 let p: lsp_types::DidChangeTextDocumentParams = params(notif)?;
-                let uri = p.text_document.uri;
-                let version = p.text_document.version;
-                let Some(doc) = self.workspace.document_mut(&convert::doc_key(&uri)) else {
-                    return Err(format!(
-                        "didChange for {uri}, which is not open; the change was ignored"
-                    ));
-                };
-                let changes: Vec<_> = p
+                let changes = p
                     .content_changes
                     .into_iter()
                     .map(convert::content_change)
                     .collect();
-                let kept = doc.version();
-                let report = doc.apply_changes(version, &changes, self.encoding).map_err(|err| {
-                    format!("{uri}: {err}; the whole change was rejected and the document stays at version {kept}")
-                })?;
-                if let Some(previous) = report.version_not_increasing {
-                    tracing::warn!(
-                        "{uri}: version went from {previous} to {version}; versions must increase"
-                    );
-                }
+                self.did_change(p.text_document.uri, p.text_document.version, changes)?;
             }
             notif::DidCloseTextDocument::METHOD => {
                 let p: lsp_types::DidCloseTextDocumentParams = params(notif)?;
+                self.held.remove(&convert::doc_key(&p.text_document.uri));
                 if self
                     .workspace
                     .close(&convert::doc_key(&p.text_document.uri))
@@ -268,6 +264,7 @@ impl Server {
                 let p: lsp_types::DidSaveTextDocumentParams = params(notif)?;
                 let uri = p.text_document.uri;
                 let key = convert::doc_key(&uri);
+                self.release_held(&key)?;
                 match (self.workspace.document_mut(&key), p.text) {
                     (None, _) => tracing::warn!("didSave for {uri}, which is not open"),
                     (Some(doc), Some(text)) if *doc.rope() != text => {
@@ -323,6 +320,110 @@ impl Server {
             }
             method if method.starts_with("$/") => tracing::debug!("ignoring {method}"),
             method => tracing::info!("ignoring unknown notification {method}"),
+        }
+        Ok(())
+    }
+
+    /// Applies a `didChange`, putting changes back in version order.
+    ///
+    /// Some clients send changes out of order (Helix 25.01 does when several edits happen
+    /// at once). A change whose version is more than one ahead waits, briefly, for the
+    /// versions before it; it is applied as soon as they arrive, before anything reads the
+    /// document, or after [`HOLD_FOR`] at the latest (clients whose versions skip numbers,
+    /// like Neovim's `changedtick`, only pay that delay, never a wrong order).
+    fn did_change(
+        &mut self,
+        uri: Url,
+        version: i32,
+        changes: Vec<ContentChange>,
+    ) -> Result<(), String> {
+        let key = convert::doc_key(&uri);
+        let Some(doc) = self.workspace.document(&key) else {
+            return Err(format!(
+                "didChange for {uri}, which is not open; the change was ignored"
+            ));
+        };
+        let current = doc.version();
+        let nothing_held = self.held.get(&key).is_none_or(BTreeMap::is_empty);
+        if nothing_held && version.checked_sub(1).is_none_or(|v| v <= current) {
+            return self.apply_change(&key, version, changes);
+        }
+        self.held
+            .entry(key.clone())
+            .or_default()
+            .insert(version, (uri, changes));
+        // Apply whatever is now contiguous.
+        loop {
+            let current = self
+                .workspace
+                .document(&key)
+                .map_or(i32::MAX, Document::version);
+            let held = self.held.get_mut(&key).expect("inserted above");
+            match held.first_key_value() {
+                Some((&next, _)) if next.checked_sub(1).is_none_or(|v| v <= current) => {
+                    let (version, (_, changes)) = held.pop_first().expect("non-empty");
+                    self.apply_change(&key, version, changes)?;
+                }
+                Some(_) => break,
+                None => {
+                    self.held.remove(&key);
+                    return Ok(());
+                }
+            }
+        }
+        let client = self.client.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(HOLD_FOR).await;
+            let _ = client.emit(ReleaseHeld(key));
+        });
+        Ok(())
+    }
+
+    /// Applies the changes held for `key`, in version order, whatever gaps remain.
+    fn release_held(&mut self, key: &DocKey) -> Result<(), String> {
+        let Some(held) = self.held.remove(key) else {
+            return Ok(());
+        };
+        if let Some((uri, _)) = held.values().next() {
+            tracing::debug!(
+                "{uri}: applying {} change(s) held for missing versions",
+                held.len()
+            );
+        }
+        for (version, (_, changes)) in held {
+            self.apply_change(key, version, changes)?;
+        }
+        Ok(())
+    }
+
+    fn release_all_held(&mut self) {
+        let keys: Vec<DocKey> = self.held.keys().cloned().collect();
+        for key in keys {
+            if let Err(message) = self.release_held(&key) {
+                self.report(MessageType::ERROR, message);
+            }
+        }
+    }
+
+    fn apply_change(
+        &mut self,
+        key: &DocKey,
+        version: i32,
+        changes: Vec<ContentChange>,
+    ) -> Result<(), String> {
+        let encoding = self.encoding;
+        let Some(doc) = self.workspace.document_mut(key) else {
+            return Ok(());
+        };
+        let kept = doc.version();
+        let report = doc.apply_changes(version, &changes, encoding).map_err(|err| {
+            format!("{}: {err}; the whole change was rejected and the document stays at version {kept}", doc.uri())
+        })?;
+        if let Some(previous) = report.version_not_increasing {
+            tracing::warn!(
+                "{}: version went from {previous} to {version}; versions must increase",
+                doc.uri()
+            );
         }
         Ok(())
     }
@@ -391,6 +492,10 @@ impl Server {
     }
 
     fn handle_event(&mut self, event: AnyEvent) -> Result<(), String> {
+        let event = match event.downcast::<ReleaseHeld>() {
+            Ok(ReleaseHeld(key)) => return self.release_held(&key),
+            Err(event) => event,
+        };
         let event = match event.downcast::<WatchedChanges>() {
             Ok(WatchedChanges(changes)) => {
                 self.record_changes(changes);
@@ -488,7 +593,7 @@ fn read_reply(uri: Url, read: ReadResult, language_id: Option<String>) -> Value 
 }
 
 fn workspace_roots(params: &InitializeParams) -> Vec<PathBuf> {
-    if let Some(folders) = &params.workspace_folders {
+    if let Some(folders) = params.workspace_folders.as_ref().filter(|f| !f.is_empty()) {
         return folders
             .iter()
             .filter_map(|f| convert::file_path(&f.uri))
@@ -581,11 +686,19 @@ impl tower::Service<AnyRequest> for Server {
                 self.watch = WatchMode::Off;
                 ready(Ok(Value::Null))
             }
-            KILN_READ => match request_params(req) {
-                Ok(p) => self.read(p),
+            KILN_READ => match request_params::<ReadParams>(req) {
+                Ok(p) => {
+                    if let Err(message) = self.release_held(&convert::doc_key(&p.uri)) {
+                        self.report(MessageType::ERROR, message);
+                    }
+                    self.read(p)
+                }
                 Err(err) => ready(Err(err)),
             },
-            KILN_STATUS => ready(Ok(self.status())),
+            KILN_STATUS => {
+                self.release_all_held();
+                ready(Ok(self.status()))
+            }
             _ => ready(Err(ResponseError::new(
                 ErrorCode::METHOD_NOT_FOUND,
                 format!("unknown method {method}"),
