@@ -136,9 +136,11 @@ fn in_process_client_has_the_same_lifecycle() {
 fn logs_go_to_the_log_file_when_asked() {
     let dir = tempfile::tempdir().unwrap();
     let log = dir.path().join("kiln.log");
-    let mut options = Options::default();
-    options.args = vec!["--log-file".into(), log.display().to_string()];
-    options.env.push(("KILN_LOG_LEVEL".into(), "debug".into()));
+    let options = Options {
+        args: vec!["--log-file".into(), log.display().to_string()],
+        env: vec![("KILN_LOG_LEVEL".into(), "debug".into())],
+        ..Options::default()
+    };
     let mut client = TestClient::spawn_with(options);
     client.notify("workspace/notAThing", json!({}));
     client.request("kiln/status", json!({})).unwrap();
