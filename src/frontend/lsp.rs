@@ -48,7 +48,8 @@ pub async fn serve(
 ) -> i32 {
     let (out_tx, out_rx) = tokio::sync::mpsc::unbounded_channel();
     let writer = tokio::spawn(framing::write_out(out_rx, output));
-    let (to_main_loop, main_loop_input) = tokio::io::duplex(1 << 16);
+    // Small buffers between the stages keep the queue in front of a request short.
+    let (to_main_loop, main_loop_input) = tokio::io::duplex(8 << 10);
     let pump = tokio::spawn(framing::pump(
         input,
         to_main_loop,

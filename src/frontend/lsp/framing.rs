@@ -28,7 +28,7 @@ const MAX_HEADER_BYTES: usize = 8 << 10;
 /// How long a body may sit incomplete before the layer checks whether its
 /// `Content-Length` overstated it and the next message already follows.
 const STALL: Duration = Duration::from_millis(50);
-const READ_CHUNK: usize = 64 << 10;
+const READ_CHUNK: usize = 16 << 10;
 
 pub const PARSE_ERROR: i64 = -32700;
 pub const INVALID_REQUEST: i64 = -32600;
@@ -299,7 +299,7 @@ impl<R: AsyncRead + Unpin> FrameReader<R> {
 
     fn take_body(&mut self, len: usize) -> Incoming {
         let body = &self.avail()[..len];
-        match serde_json::from_slice::<Value>(body) {
+        match envelope(body).map_or_else(|| serde_json::from_slice::<Value>(body), Ok) {
             Ok(value) => {
                 let incoming = match validate(&value) {
                     Ok(()) => Incoming::Message(body.to_vec()),
@@ -435,6 +435,26 @@ fn valid_id(id: &Value) -> bool {
         Value::Number(n) => n.as_i64().is_some_and(|n| i32::try_from(n).is_ok()),
         _ => false,
     }
+}
+
+/// The message's top level with `params` and `result` reduced to their shape, parsed
+/// without building their trees (they can be megabytes: a whole file in `didOpen`).
+/// `None` when the body is not a JSON object; the caller then parses it fully to say why.
+fn envelope(body: &[u8]) -> Option<Value> {
+    let fields: std::collections::HashMap<String, &serde_json::value::RawValue> =
+        serde_json::from_slice(body).ok()?;
+    let mut obj = serde_json::Map::with_capacity(fields.len());
+    for (key, raw) in fields {
+        let text = raw.get();
+        let value = match key.as_str() {
+            "params" | "result" if text.starts_with('{') || text.starts_with('[') => {
+                Value::Object(serde_json::Map::new())
+            }
+            _ => serde_json::from_str(text).ok()?,
+        };
+        obj.insert(key, value);
+    }
+    Some(Value::Object(obj))
 }
 
 /// Checks that `value` is a JSON-RPC 2.0 request, notification or response of the shape
