@@ -166,9 +166,14 @@ fetch_helix() {
   rm -rf "$apt"
 }
 
-if [[ ! -x "$hx_bin" || ! -d "$libdir" ]]; then
-  fetch_helix
-fi
+# Tests may run this script in parallel: one fetch at a time, the others wait and reuse it.
+mkdir -p "$(dirname "$cache")"
+(
+  flock 9
+  if [[ ! -x "$hx_bin" || ! -d "$libdir" ]]; then
+    fetch_helix
+  fi
+) 9>"$cache.lock" || exit 1
 loader="$(ls "$libdir"/ld-linux*.so.* 2>/dev/null | head -n 1)"
 [[ -n "$loader" ]] || fail "no dynamic loader in $libdir; delete $cache and run again"
 export HELIX_RUNTIME="$cache/hx/usr/lib/hx/runtime"
