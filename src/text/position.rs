@@ -108,12 +108,6 @@ pub struct Unclipped<T>(pub T);
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
 pub struct CharIdx(pub usize);
 
-/// Char index of the end of `line`'s content, before its line break.
-pub fn line_content_end(rope: &Rope, line: usize) -> CharIdx {
-    let (start, slice) = line_slice(rope, line);
-    CharIdx(start + content_len(&slice))
-}
-
 /// Number of chars in a line slice without its line break.
 fn content_len(line: &ropey::RopeSlice<'_>) -> usize {
     let mut end = line.len_chars();

@@ -136,9 +136,9 @@ impl Workspace {
         self.docs.values()
     }
 
-    /// The open buffer for `path`, if the editor has it open. Never touches the disk.
-    pub fn read_buffer(&self, path: &Path) -> Option<ReadResult> {
-        let doc = self.docs.get(&DocKey::path(path))?;
+    /// The open buffer for `key`, if the editor has it open. Never touches the disk.
+    pub fn read_buffer(&self, key: &DocKey) -> Option<ReadResult> {
+        let doc = self.docs.get(key)?;
         Some(ReadResult {
             text: doc.rope().to_string(),
             identity: Identity::Buffer {
@@ -149,7 +149,7 @@ impl Workspace {
 
     /// The open buffer for `path`, else the file on disk (blocking IO).
     pub fn read(&self, path: &Path) -> Result<ReadResult, ReadError> {
-        match self.read_buffer(path) {
+        match self.read_buffer(&DocKey::path(path)) {
             Some(read) => Ok(read),
             None => read_disk(path),
         }

@@ -173,15 +173,13 @@ impl Server {
 
     fn read(&self, params: ReadParams) -> BoxFuture<'static, Result<Value, ResponseError>> {
         let uri = params.uri;
-        if let Some(doc) = self.workspace.document(&convert::doc_key(&uri)) {
-            let read = ReadResult {
-                text: doc.rope().to_string(),
-                identity: Identity::Buffer {
-                    version: doc.version(),
-                },
-            };
-            let language_id = Some(doc.language_id().to_owned());
-            return Box::pin(std::future::ready(Ok(read_reply(uri, read, language_id))));
+        let key = convert::doc_key(&uri);
+        if let Some(read) = self.workspace.read_buffer(&key) {
+            let language_id = self
+                .workspace
+                .document(&key)
+                .map(|doc| doc.language_id().to_owned());
+            return ready(Ok(read_reply(uri, read, language_id)));
         }
         let Some(path) = convert::file_path(&uri) else {
             return failed(format!(
