@@ -1,37 +1,61 @@
 //! Watching closed files on disk with `notify`, for clients that cannot send
 //! `workspace/didChangeWatchedFiles` themselves.
 //!
-//! Events are debounced (`notify-debouncer-full`) and filtered: anything under `.git/`,
-//! `target/` or `node_modules/`, and anything the `.gitignore` files (at every level, plus
-//! `.git/info/exclude`) ignore, is dropped before it reaches kiln.
+//! Only directories that matter are watched: each one that `.gitignore` (at every level,
+//! plus `.git/info/exclude`) does not ignore and that is not `.git/`, `target/` or
+//! `node_modules/` gets its own non-recursive watch, and directories created later are
+//! added as they appear. A recursive watch would place an inotify watch on every folder of
+//! `node_modules/` and can exhaust the system's limit on a big JavaScript project. Events
+//! are debounced (`notify-debouncer-full`) and pass the same ignore filter.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+use std::sync::mpsc::{Sender, channel};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use ignore::Match;
 use ignore::gitignore::{Gitignore, GitignoreBuilder};
 use notify::{EventKind, RecursiveMode};
-use notify_debouncer_full::{DebounceEventResult, Debouncer, RecommendedCache, new_debouncer};
+use notify_debouncer_full::{DebounceEventResult, new_debouncer};
 
 use super::overlay::{ChangeKind, ExternalChange};
-use super::paths::{in_always_ignored_dir, normalize};
+use super::paths::{ALWAYS_IGNORED_DIRS, in_always_ignored_dir, normalize};
 
 const DEBOUNCE: Duration = Duration::from_millis(150);
 
-/// A running watcher; dropping it stops watching.
-pub struct Watcher {
-    _debouncer: Debouncer<notify::RecommendedWatcher, RecommendedCache>,
+enum Command {
+    /// A directory appeared: watch it and what is below it.
+    Watch(PathBuf),
+    Stop,
 }
 
-/// Starts watching `roots` recursively; `on_changes` receives each debounced batch of
-/// changes that survive the ignore rules, and `on_error` each watcher error.
+/// A running watcher; dropping it stops watching.
+pub struct Watcher {
+    commands: Sender<Command>,
+}
+
+impl Drop for Watcher {
+    fn drop(&mut self) {
+        let _ = self.commands.send(Command::Stop);
+    }
+}
+
+type OnChanges = Arc<Mutex<dyn FnMut(Vec<ExternalChange>) + Send>>;
+
+/// Starts watching `roots`; `on_changes` receives each debounced batch of changes that
+/// survive the ignore rules, and `on_error` each watcher error.
 pub fn watch(
     roots: &[PathBuf],
-    mut on_changes: impl FnMut(Vec<ExternalChange>) + Send + 'static,
-    on_error: impl Fn(String) + Send + 'static,
+    on_changes: impl FnMut(Vec<ExternalChange>) + Send + 'static,
+    on_error: impl Fn(String) + Send + Sync + 'static,
 ) -> notify::Result<Watcher> {
+    let on_changes: OnChanges = Arc::new(Mutex::new(on_changes));
+    let on_error = Arc::new(on_error);
+    let (commands, command_rx) = channel();
     let mut filter = IgnoreFilter::new(roots.to_vec());
+    let (handler_changes, handler_error, handler_commands) =
+        (on_changes.clone(), on_error.clone(), commands.clone());
     let mut debouncer =
         new_debouncer(
             DEBOUNCE,
@@ -47,34 +71,108 @@ pub fn watch(
                             EventKind::Any | EventKind::Access(_) | EventKind::Other => continue,
                         };
                         for path in &event.paths {
-                            if !filter.is_ignored(path) {
-                                let change = ExternalChange {
-                                    path: normalize(path),
-                                    kind,
-                                };
-                                if !changes.contains(&change) {
-                                    changes.push(change);
-                                }
+                            if filter.is_ignored(path) {
+                                continue;
+                            }
+                            if kind == ChangeKind::Created && path.is_dir() {
+                                let _ = handler_commands.send(Command::Watch(path.clone()));
+                            }
+                            let change = ExternalChange {
+                                path: normalize(path),
+                                kind,
+                            };
+                            if !changes.contains(&change) {
+                                changes.push(change);
                             }
                         }
                     }
-                    if !changes.is_empty() {
-                        on_changes(changes);
-                    }
+                    report(&handler_changes, changes);
                 }
                 Err(errors) => {
                     for error in errors {
-                        on_error(error.to_string());
+                        handler_error(error.to_string());
                     }
                 }
             },
         )?;
     for root in roots {
-        debouncer.watch(root, RecursiveMode::Recursive)?;
+        for dir in directories(root) {
+            if let Err(err) = debouncer.watch(&dir, RecursiveMode::NonRecursive) {
+                if dir == *root {
+                    return Err(err);
+                }
+                on_error(format!("cannot watch {}: {err}", dir.display()));
+            }
+        }
     }
-    Ok(Watcher {
-        _debouncer: debouncer,
-    })
+    // The debouncer lives on this thread, which adds directories as they appear.
+    std::thread::spawn(move || {
+        while let Ok(Command::Watch(new_dir)) = command_rx.recv() {
+            let mut created = Vec::new();
+            for dir in directories(&new_dir) {
+                if let Err(err) = debouncer.watch(&dir, RecursiveMode::NonRecursive) {
+                    on_error(format!("cannot watch {}: {err}", dir.display()));
+                }
+                // What was created inside before the watch existed.
+                if dir != new_dir {
+                    created.push(ExternalChange {
+                        path: normalize(&dir),
+                        kind: ChangeKind::Created,
+                    });
+                }
+                for file in files_in(&dir) {
+                    created.push(ExternalChange {
+                        path: normalize(&file),
+                        kind: ChangeKind::Created,
+                    });
+                }
+            }
+            report(&on_changes, created);
+        }
+    });
+    Ok(Watcher { commands })
+}
+
+fn report(on_changes: &OnChanges, changes: Vec<ExternalChange>) {
+    if !changes.is_empty()
+        && let Ok(mut on_changes) = on_changes.lock()
+    {
+        on_changes(changes);
+    }
+}
+
+/// `root` and every directory below it that the ignore rules keep.
+fn directories(root: &Path) -> Vec<PathBuf> {
+    ignore::WalkBuilder::new(root)
+        .hidden(false)
+        .require_git(false)
+        .git_global(false)
+        .parents(true)
+        .filter_entry(|entry| {
+            !(entry.file_type().is_some_and(|t| t.is_dir())
+                && ALWAYS_IGNORED_DIRS
+                    .iter()
+                    .any(|name| entry.file_name() == *name))
+        })
+        .build()
+        .filter_map(Result::ok)
+        .filter(|entry| entry.file_type().is_some_and(|t| t.is_dir()))
+        .map(ignore::DirEntry::into_path)
+        .collect()
+}
+
+/// The files directly in `dir` that the ignore rules keep.
+fn files_in(dir: &Path) -> Vec<PathBuf> {
+    ignore::WalkBuilder::new(dir)
+        .hidden(false)
+        .require_git(false)
+        .git_global(false)
+        .max_depth(Some(1))
+        .build()
+        .filter_map(Result::ok)
+        .filter(|entry| entry.file_type().is_some_and(|t| t.is_file()))
+        .map(ignore::DirEntry::into_path)
+        .collect()
 }
 
 /// Decides whether a path is ignored, caching each directory's `.gitignore`.
@@ -138,6 +236,29 @@ fn load(dir: &Path, is_root: bool) -> Gitignore {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_directories_that_matter_are_watched() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().to_path_buf();
+        std::fs::write(root.join(".gitignore"), "build/\n").unwrap();
+        for d in [
+            "src/a",
+            "build/out",
+            "node_modules/pkg/lib",
+            "target/debug",
+            ".git/objects",
+            ".github",
+        ] {
+            std::fs::create_dir_all(root.join(d)).unwrap();
+        }
+        let mut got: Vec<String> = directories(&root)
+            .iter()
+            .map(|d| d.strip_prefix(&root).unwrap().display().to_string())
+            .collect();
+        got.sort();
+        assert_eq!(got, ["", ".github", "src", "src/a"]);
+    }
 
     #[test]
     fn honours_nested_gitignores_and_build_dirs() {
