@@ -52,13 +52,6 @@ impl std::fmt::Display for HunkId {
     }
 }
 
-impl std::str::FromStr for HunkId {
-    type Err = std::num::ParseIntError;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        u64::from_str_radix(s, 16).map(HunkId)
-    }
-}
-
 /// A range of zero-based line indices.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub struct LineRange {

@@ -43,6 +43,15 @@ pub fn stable_hash(bytes: &[u8]) -> u64 {
     h.finish()
 }
 
+/// Hashes a rope's bytes chunk by chunk, without copying: equal to `stable_hash` of its text.
+pub fn stable_hash_rope(rope: &ropey::Rope) -> u64 {
+    let mut h = StableHasher::default();
+    for chunk in rope.chunks() {
+        h.write(chunk.as_bytes());
+    }
+    h.finish()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -52,5 +61,13 @@ mod tests {
         assert_eq!(stable_hash(b""), 0xcbf2_9ce4_8422_2325);
         assert_eq!(stable_hash(b"a"), 0xaf63_dc4c_8601_ec8c);
         assert_eq!(stable_hash(b"foobar"), 0x8594_4171_f739_67e8);
+    }
+
+    #[test]
+    fn rope_hash_equals_text_hash_across_chunks() {
+        let text = "kiln 日本 😀\n".repeat(2000);
+        let rope = ropey::Rope::from_str(&text);
+        assert!(rope.chunks().count() > 1);
+        assert_eq!(stable_hash_rope(&rope), stable_hash(text.as_bytes()));
     }
 }

@@ -128,10 +128,6 @@ impl Workspace {
         self.docs.get_mut(key)
     }
 
-    pub fn n_documents(&self) -> usize {
-        self.docs.len()
-    }
-
     pub fn documents(&self) -> impl Iterator<Item = &Document> {
         self.docs.values()
     }

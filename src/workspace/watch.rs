@@ -20,7 +20,7 @@ use notify::{EventKind, RecursiveMode};
 use notify_debouncer_full::{DebounceEventResult, new_debouncer};
 
 use super::overlay::{ChangeKind, ExternalChange};
-use super::paths::{ALWAYS_IGNORED_DIRS, in_always_ignored_dir, normalize};
+use super::paths::{in_always_ignored_dir, normalize};
 
 const DEBOUNCE: Duration = Duration::from_millis(150);
 
@@ -95,8 +95,9 @@ pub fn watch(
                 }
             },
         )?;
+    let mut walk_filter = IgnoreFilter::new(roots.to_vec());
     for root in roots {
-        for dir in directories(root) {
+        for dir in directories(&mut walk_filter, root) {
             if let Err(err) = debouncer.watch(&dir, RecursiveMode::NonRecursive) {
                 if dir == *root {
                     return Err(err);
@@ -109,7 +110,7 @@ pub fn watch(
     std::thread::spawn(move || {
         while let Ok(Command::Watch(new_dir)) = command_rx.recv() {
             let mut created = Vec::new();
-            for dir in directories(&new_dir) {
+            for dir in directories(&mut walk_filter, &new_dir) {
                 if let Err(err) = debouncer.watch(&dir, RecursiveMode::NonRecursive) {
                     on_error(format!("cannot watch {}: {err}", dir.display()));
                 }
@@ -120,7 +121,7 @@ pub fn watch(
                         kind: ChangeKind::Created,
                     });
                 }
-                for file in files_in(&dir) {
+                for file in files_in(&mut walk_filter, &dir) {
                     created.push(ExternalChange {
                         path: normalize(&file),
                         kind: ChangeKind::Created,
@@ -141,38 +142,37 @@ fn report(on_changes: &OnChanges, changes: Vec<ExternalChange>) {
     }
 }
 
-/// `root` and every directory below it that the ignore rules keep.
-fn directories(root: &Path) -> Vec<PathBuf> {
-    ignore::WalkBuilder::new(root)
-        .hidden(false)
-        .require_git(false)
-        .git_global(false)
-        .parents(true)
-        .filter_entry(|entry| {
-            !(entry.file_type().is_some_and(|t| t.is_dir())
-                && ALWAYS_IGNORED_DIRS
-                    .iter()
-                    .any(|name| entry.file_name() == *name))
-        })
-        .build()
-        .filter_map(Result::ok)
-        .filter(|entry| entry.file_type().is_some_and(|t| t.is_dir()))
-        .map(ignore::DirEntry::into_path)
-        .collect()
+/// `root` and every directory below it that the ignore rules keep. Symlinked directories
+/// are not followed.
+fn directories(filter: &mut IgnoreFilter, root: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let mut stack = vec![root.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        for (path, is_dir) in entries(&dir) {
+            if is_dir && !filter.is_ignored_as(&path, true) {
+                stack.push(path);
+            }
+        }
+        out.push(dir);
+    }
+    out
 }
 
 /// The files directly in `dir` that the ignore rules keep.
-fn files_in(dir: &Path) -> Vec<PathBuf> {
-    ignore::WalkBuilder::new(dir)
-        .hidden(false)
-        .require_git(false)
-        .git_global(false)
-        .max_depth(Some(1))
-        .build()
-        .filter_map(Result::ok)
-        .filter(|entry| entry.file_type().is_some_and(|t| t.is_file()))
-        .map(ignore::DirEntry::into_path)
+fn files_in(filter: &mut IgnoreFilter, dir: &Path) -> Vec<PathBuf> {
+    entries(dir)
+        .filter(|(path, is_dir)| !is_dir && !filter.is_ignored_as(path, false))
+        .map(|(path, _)| path)
         .collect()
+}
+
+/// The entries of `dir` with whether each is a directory (unreadable ones are skipped).
+fn entries(dir: &Path) -> impl Iterator<Item = (PathBuf, bool)> {
+    std::fs::read_dir(dir)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|entry| Some((entry.path(), entry.file_type().ok()?.is_dir())))
 }
 
 /// Decides whether a path is ignored, caching each directory's `.gitignore`.
@@ -190,6 +190,11 @@ impl IgnoreFilter {
     }
 
     pub fn is_ignored(&mut self, path: &Path) -> bool {
+        self.is_ignored_as(path, path.is_dir())
+    }
+
+    /// Like [`Self::is_ignored`] when the caller already knows whether `path` is a directory.
+    pub fn is_ignored_as(&mut self, path: &Path, is_dir: bool) -> bool {
         let Some(root) = self.roots.iter().find(|r| path.starts_with(r)).cloned() else {
             return true;
         };
@@ -201,7 +206,6 @@ impl IgnoreFilter {
         {
             self.per_dir.remove(dir);
         }
-        let is_dir = path.is_dir();
         // The deepest .gitignore with an opinion wins, as in git.
         let mut dir = path.parent();
         while let Some(d) = dir {
@@ -252,7 +256,8 @@ mod tests {
         ] {
             std::fs::create_dir_all(root.join(d)).unwrap();
         }
-        let mut got: Vec<String> = directories(&root)
+        let mut filter = IgnoreFilter::new(vec![root.clone()]);
+        let mut got: Vec<String> = directories(&mut filter, &root)
             .iter()
             .map(|d| d.strip_prefix(&root).unwrap().display().to_string())
             .collect();

@@ -128,6 +128,18 @@ fn apply_edits(old: &str, edits: &[diff::TextEdit], enc: PositionEncoding) -> St
     doc.rope().to_string()
 }
 
+/// The unified diff of `d` for the file `f` that [`git_apply`] writes.
+fn patch_for(d: &Diff) -> String {
+    render_unified(
+        d,
+        &RenderOptions {
+            old_path: "f",
+            new_path: "f",
+            color: false,
+        },
+    )
+}
+
 fn git_apply(
     dir: &std::path::Path,
     old: &str,
@@ -229,14 +241,7 @@ fn generated_pairs_apply_in_every_subset_and_git_accepts_the_patches() {
             }
         }
         if !d.is_empty() {
-            let patch = render_unified(
-                &d,
-                &RenderOptions {
-                    old_path: "f",
-                    new_path: "f",
-                    color: false,
-                },
-            );
+            let patch = patch_for(&d);
             let result = git_apply(dir.path(), &old, &patch, context)
                 .unwrap_or_else(|err| panic!("git apply: {err}\n{patch}\n{}", ctx()));
             // With zero context a patch cannot say that the line before a removed final
@@ -385,14 +390,7 @@ fn large_files_split_at_unique_lines_stay_correct() {
         "KILN_TEST_SEED={seed}"
     );
     let dir = tempfile::tempdir().unwrap();
-    let patch = render_unified(
-        &d,
-        &RenderOptions {
-            old_path: "f",
-            new_path: "f",
-            color: false,
-        },
-    );
+    let patch = patch_for(&d);
     assert_eq!(
         git_apply(dir.path(), &old, &patch, 3).unwrap(),
         new,

@@ -276,7 +276,7 @@ impl Server {
                         "{uri} saved at version {}; kiln's copy: {} bytes, fnv1a {:016x}",
                         doc.version(),
                         doc.rope().len_bytes(),
-                        stable_hash_rope(doc.rope())
+                        crate::text::hash::stable_hash_rope(doc.rope())
                     ),
                 }
             }
@@ -602,15 +602,6 @@ fn workspace_roots(params: &InitializeParams) -> Vec<PathBuf> {
     #[allow(deprecated)]
     let root_path = params.root_path.as_ref().map(PathBuf::from);
     root_uri.or(root_path).into_iter().collect()
-}
-
-/// The stable hash of a rope's bytes, chunk by chunk (no copy).
-fn stable_hash_rope(rope: &ropey::Rope) -> u64 {
-    let mut hasher = crate::text::hash::StableHasher::default();
-    for chunk in rope.chunks() {
-        hasher.write(chunk.as_bytes());
-    }
-    hasher.finish()
 }
 
 fn params<P: DeserializeOwned>(notif: AnyNotification) -> Result<P, String> {

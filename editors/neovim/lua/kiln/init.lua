@@ -41,23 +41,23 @@ local function has(feature)
 end
 
 -- 0.11 made client methods real methods (client:request); earlier versions have
--- closures called with a dot. Both helpers hide the difference.
+-- closures called with a dot. `call` hides the difference for both helpers below.
+local function call(client, name, ...)
+  if has("nvim-0.11") then
+    return client[name](client, ...)
+  end
+  return client[name](...)
+end
 
 --- Sends a request and waits for the answer.
 --- @return table|nil response { result = ..., err = ... }, string|nil error
 function M.request_sync(client, method, params, timeout_ms, bufnr)
-  if has("nvim-0.11") then
-    return client:request_sync(method, params, timeout_ms, bufnr)
-  end
-  return client.request_sync(method, params, timeout_ms, bufnr)
+  return call(client, "request_sync", method, params, timeout_ms, bufnr)
 end
 
 --- Sends a request; `handler(err, result, ctx)` gets the answer.
 function M.request(client, method, params, handler, bufnr)
-  if has("nvim-0.11") then
-    return client:request(method, params, handler, bufnr)
-  end
-  return client.request(method, params, handler, bufnr)
+  return call(client, "request", method, params, handler, bufnr)
 end
 
 -- The clients this plugin started: client id -> root (or "" for no root). Used on 0.7,
