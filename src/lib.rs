@@ -4,7 +4,9 @@
 //! `frontend` (wire protocols). `logging` sets up tracing for the binary. See
 //! ARCHITECTURE.md for the map and the invariants.
 
+pub mod config;
 pub mod frontend;
+pub mod llm;
 pub mod logging;
 pub mod text;
 pub mod workspace;
