@@ -467,11 +467,15 @@ impl Decoder {
     }
 
     fn delta(&mut self, delta: Delta<'_>, out: &mut Events) {
-        for reasoning in [delta.reasoning_content, delta.reasoning].into_iter().flatten() {
-            if !reasoning.is_empty() {
-                self.produced = true;
-                out.push(CompletionEvent::ReasoningDelta(reasoning.into_owned()));
-            }
+        // DeepSeek and llama.cpp say `reasoning_content`, OpenRouter and Groq `reasoning`;
+        // some servers send both with the same text, so only one is used.
+        let reasoning = delta
+            .reasoning_content
+            .filter(|r| !r.is_empty())
+            .or(delta.reasoning.filter(|r| !r.is_empty()));
+        if let Some(reasoning) = reasoning {
+            self.produced = true;
+            out.push(CompletionEvent::ReasoningDelta(reasoning.into_owned()));
         }
         match delta.content {
             Some(Content::Text(text)) if !text.is_empty() => {
