@@ -29,7 +29,7 @@ pub struct Request {
     /// Output cap; the model's `limit.output` when `None`.
     pub max_output_tokens: Option<u32>,
     /// Omitted for models whose entry says `temperature: false`.
-    pub temperature: Option<f32>,
+    pub temperature: Option<f64>,
 }
 
 #[derive(Clone, Debug, PartialEq)]

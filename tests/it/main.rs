@@ -4,6 +4,7 @@ mod support;
 
 mod cli_diff;
 mod diff_props;
+mod llm_client;
 mod llm_decode;
 mod lsp_lifecycle;
 mod lsp_malformed;
