@@ -4,7 +4,9 @@
 //! `~/.config/kiln/`) ← project `kiln.jsonc` ← project `.kiln/kiln.jsonc` ← `$KILN_CONFIG`
 //! (a file) ← `$KILN_CONFIG_CONTENT` (inline JSON) ← `$KILN_MODEL`, `$KILN_ENDPOINT` +
 //! `$KILN_API_KEY`. Loading never fails: every problem becomes a [`Diagnostic`] naming the
-//! file, line and key, and the setting falls back to the layer below. `config` is data:
+//! file, line and key, and the setting with the problem is ignored (a broken file is
+//! ignored whole). Layers merge first (objects key by key, anything else replaces), so
+//! only the value that wins is checked. `config` is data:
 //! it does no network IO and knows nothing above it.
 
 mod presets;

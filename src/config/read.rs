@@ -1,5 +1,5 @@
 //! Reads the merged tree into typed [`Config`], reporting every problem with its place.
-//! A value with a problem is skipped (the layer below, or the default, stays in effect).
+//! A value with a problem is skipped: the built-in default stays in effect.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;

@@ -3,6 +3,7 @@
 mod support;
 
 mod cli_diff;
+mod config_layers;
 mod diff_props;
 mod llm_client;
 mod llm_decode;
