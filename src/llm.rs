@@ -10,6 +10,7 @@ pub mod anthropic;
 pub mod client;
 pub mod error;
 pub mod openai;
+pub mod resolve;
 pub mod sse;
 mod tool_calls;
 

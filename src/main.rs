@@ -4,7 +4,10 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use kiln::frontend::cli::diff::{ColorChoice, DiffCommand, Format};
+use kiln::frontend::cli::Format;
+use kiln::frontend::cli::diff::{ColorChoice, DiffCommand};
+use kiln::frontend::cli::doctor::DoctorCommand;
+use kiln::frontend::cli::models::ModelsCommand;
 use kiln::frontend::lsp::{self, ServeOptions};
 
 /// kiln: an AI coding agent backend that editors launch over stdio.
@@ -52,13 +55,34 @@ enum Command {
         #[arg(short = 'U', long, default_value_t = 3, value_name = "N")]
         context: u32,
     },
+    /// List the models kiln can use: built-in presets and kiln.jsonc, with limits and keys.
+    ///
+    /// A model is named `provider/model`, as "model" in kiln.jsonc and KILN_MODEL take it.
+    /// Keys are never printed, only whether they are set. Exit status 1 when the
+    /// configuration has errors.
+    Models {
+        /// Also ask each provider that has a key (or needs none) for its model list
+        /// (`GET /models`); Ollama and LM Studio list what is installed.
+        #[arg(long)]
+        refresh: bool,
+        #[arg(long, value_enum, default_value_t = Format::Text)]
+        format: Format,
+    },
+    /// Check the set-up: config files and their problems, the model kiln would use, and
+    /// whether each provider answers and accepts its key, with a next step for each failure.
+    ///
+    /// Exit status 0 when kiln is ready to work, 1 when not.
+    Doctor {
+        #[arg(long, value_enum, default_value_t = Format::Text)]
+        format: Format,
+    },
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let default_level = match cli.command {
         Command::Lsp { .. } => "info",
-        Command::Diff { .. } => "warn",
+        Command::Diff { .. } | Command::Models { .. } | Command::Doctor { .. } => "warn",
     };
     if let Err(err) = kiln::logging::init(cli.log_file.as_deref(), default_level) {
         eprintln!("kiln: {err:#}");
@@ -79,6 +103,10 @@ fn main() -> ExitCode {
             color,
             context,
         }),
+        Command::Models { refresh, format } => {
+            kiln::frontend::cli::models::run(ModelsCommand { refresh, format })
+        }
+        Command::Doctor { format } => kiln::frontend::cli::doctor::run(DoctorCommand { format }),
     };
     ExitCode::from(u8::try_from(code).unwrap_or(1))
 }

@@ -410,17 +410,25 @@ impl Client {
 }
 
 fn transport_detail(err: &reqwest::Error) -> String {
-    // reqwest's Display hides the cause ("error sending request"); walk the chain.
-    let mut parts = vec![];
+    // reqwest's Display hides the cause ("error sending request for url …"); the causes
+    // below it say what happened ("tcp connect error: Connection refused").
+    let mut parts: Vec<String> = Vec::new();
     let mut source: Option<&dyn std::error::Error> = Some(err);
     while let Some(e) = source {
         let text = e.to_string();
-        if !parts.iter().any(|p: &String| p.contains(&text)) {
+        let generic = text.starts_with("error sending request")
+            || text.starts_with("client error")
+            || text.starts_with("error decoding response body");
+        if !generic && !parts.iter().any(|p| p.contains(&text)) {
             parts.push(text);
         }
         source = e.source();
     }
-    parts.join(": ")
+    if parts.is_empty() {
+        err.to_string()
+    } else {
+        parts.join(": ")
+    }
 }
 
 fn mentions_max_tokens_field(body: &str) -> bool {

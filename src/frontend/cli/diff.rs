@@ -10,11 +10,7 @@ use crate::text::diff::{
     Diff, DiffLine, DiffOptions, Hunk, LineKind, LineRange, RenderOptions, render_unified,
 };
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
-pub enum Format {
-    Text,
-    Json,
-}
+pub use super::Format;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 pub enum ColorChoice {
