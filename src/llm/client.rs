@@ -402,9 +402,13 @@ impl Client {
             status,
             detail: format!(": the model list at {url} is not the expected JSON ({err})"),
         })?;
-        let mut ids: Vec<String> = list.data.into_iter().chain(list.models).map(|e| e.id).collect();
-        ids.sort();
-        ids.dedup();
+        // In the server's order: Ollama lists the most recently pulled model first.
+        let mut ids: Vec<String> = Vec::new();
+        for entry in list.data.into_iter().chain(list.models) {
+            if !ids.contains(&entry.id) {
+                ids.push(entry.id);
+            }
+        }
         Ok(ids)
     }
 }

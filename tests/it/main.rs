@@ -3,6 +3,7 @@
 mod support;
 
 mod cli_diff;
+mod cli_models;
 mod config_layers;
 mod diff_props;
 mod llm_client;

@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
+#[derive(Clone)]
 pub enum Reply {
     /// A complete response with a `Content-Length` body.
     Status {
@@ -27,11 +28,13 @@ pub enum Reply {
     Stall(Duration),
 }
 
+#[derive(Clone)]
 pub struct Piece {
     pub bytes: Vec<u8>,
     pub pause: Duration,
 }
 
+#[derive(Clone)]
 pub enum End {
     /// The terminating chunk; the connection stays open for the next request.
     Complete,
@@ -127,6 +130,7 @@ struct Shared {
     piece_times: Mutex<Vec<Instant>>,
     /// When a write failed because the client had gone.
     disconnects: Mutex<Vec<Instant>>,
+    fallback: Mutex<Option<Reply>>,
 }
 
 pub struct ScriptedServer {
@@ -181,6 +185,11 @@ impl ScriptedServer {
         self.shared.disconnects.lock().unwrap().clone()
     }
 
+    /// Answers every request with `reply` once the script runs out.
+    pub fn set_fallback(&self, reply: Reply) {
+        *self.shared.fallback.lock().unwrap() = Some(reply);
+    }
+
     pub fn replies_left(&self) -> usize {
         self.shared.replies.lock().unwrap().len()
     }
@@ -194,6 +203,7 @@ async fn serve(mut socket: TcpStream, shared: Arc<Shared>) {
         };
         shared.requests.lock().unwrap().push(request);
         let reply = shared.replies.lock().unwrap().pop_front();
+        let reply = reply.or_else(|| shared.fallback.lock().unwrap().clone());
         let reply = reply.unwrap_or_else(|| Reply::json(500, r#"{"error":{"message":"the scripted server has no reply left"}}"#));
         let keep_going = match reply {
             Reply::Status {
