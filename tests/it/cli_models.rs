@@ -80,8 +80,8 @@ fn doctor_finds_the_local_model_and_reports_the_rejected_key_with_a_next_step() 
     let provider = |id: &str| doc["providers"].as_array().unwrap().iter().find(|p| p["id"] == id).unwrap().clone();
     let corp = provider("corp");
     assert_eq!(corp["status"], "auth_failed", "{corp:#}");
-    assert_eq!(corp["key_source"], "$CORP_KEY");
-    assert!(corp["next_step"].as_str().unwrap().contains("kiln sent the key from $CORP_KEY"), "{corp:#}");
+    assert_eq!(corp["keySource"], "$CORP_KEY");
+    assert!(corp["nextStep"].as_str().unwrap().contains("kiln sent the key from $CORP_KEY"), "{corp:#}");
     let ollama = provider("ollama");
     assert_eq!((ollama["status"].as_str(), ollama["models"].as_u64()), (Some("ok"), Some(2)));
     assert_eq!(provider("openai")["status"], "no_key");

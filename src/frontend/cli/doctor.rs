@@ -20,6 +20,7 @@ const PROBE_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// `kiln doctor --format json`; see protocol/cli.md.
 #[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
 struct DoctorOutput {
     version: &'static str,
     workspace: String,
@@ -31,12 +32,14 @@ struct DoctorOutput {
 }
 
 #[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
 struct ConfigFile {
     source: String,
     found: bool,
 }
 
 #[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
 struct ModelCheck {
     /// `provider/model`, or null when none could be found.
     id: Option<String>,
@@ -45,6 +48,7 @@ struct ModelCheck {
 }
 
 #[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
 struct ProviderCheck {
     id: String,
     base_url: String,

@@ -20,6 +20,7 @@ const LIST_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// `kiln models --format json`; see protocol/cli.md.
 #[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct ModelsOutput {
     pub models: Vec<ModelRow>,
     pub providers: Vec<ProviderRow>,
@@ -27,6 +28,7 @@ pub struct ModelsOutput {
 }
 
 #[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct ModelRow {
     /// `provider/model`, what `model` in kiln.jsonc takes.
     pub id: String,
@@ -50,6 +52,7 @@ pub struct ModelRow {
 }
 
 #[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct ProviderRow {
     pub id: String,
     pub name: String,
@@ -64,6 +67,7 @@ pub struct ProviderRow {
 }
 
 #[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct DiagnosticRow {
     pub severity: &'static str,
     pub file: Option<String>,
