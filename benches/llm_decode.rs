@@ -18,7 +18,10 @@ fn inputs() -> Vec<(String, Vec<u8>)> {
         .map(PathBuf::from)
         .unwrap_or_else(|| root.join("../shared/fixtures/llm-streams"));
     let mut out = Vec::new();
-    for name in ["openai-chat-text-include-usage.sse", "openai-chat-parallel-tool-calls.sse"] {
+    for name in [
+        "openai-chat-text-include-usage.sse",
+        "openai-chat-parallel-tool-calls.sse",
+    ] {
         if let Ok(bytes) = std::fs::read(corpus.join(name)) {
             out.push((format!("recorded/{name}"), bytes));
         }

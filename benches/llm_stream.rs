@@ -41,12 +41,20 @@ fn chunk(i: usize) -> Vec<u8> {
 }
 
 fn stream(n: usize, pause: Duration) -> Reply {
-    let mut pieces: Vec<Piece> = (0..n).map(|i| Piece { bytes: chunk(i), pause }).collect();
+    let mut pieces: Vec<Piece> = (0..n)
+        .map(|i| Piece {
+            bytes: chunk(i),
+            pause,
+        })
+        .collect();
     pieces.push(Piece {
         bytes: b"data: {\"choices\":[{\"index\":0,\"delta\":{},\"finish_reason\":\"stop\"}]}\n\ndata: [DONE]\n\n".to_vec(),
         pause: Duration::ZERO,
     });
-    Reply::Stream { pieces, end: End::Complete }
+    Reply::Stream {
+        pieces,
+        end: End::Complete,
+    }
 }
 
 fn target(server: &ScriptedServer) -> Target {
@@ -79,8 +87,17 @@ async fn through_kiln(client: &Client, target: &Target) -> Vec<Instant> {
 /// Reference: the same HTTP body read chunk by chunk with no parsing; returns the
 /// receive time of each body chunk.
 async fn raw(url: &str) -> Vec<Instant> {
-    let http = reqwest::Client::builder().no_proxy().tcp_nodelay(true).build().unwrap();
-    let mut response = http.post(format!("{url}/chat/completions")).body("{}").send().await.unwrap();
+    let http = reqwest::Client::builder()
+        .no_proxy()
+        .tcp_nodelay(true)
+        .build()
+        .unwrap();
+    let mut response = http
+        .post(format!("{url}/chat/completions"))
+        .body("{}")
+        .send()
+        .await
+        .unwrap();
     let mut times = Vec::new();
     while let Some(_bytes) = response.chunk().await.unwrap() {
         times.push(Instant::now());

@@ -373,7 +373,11 @@ pub fn load(options: &LoadOptions<'_>) -> Loaded {
         let node = read_file(&path, options.env, &mut diags, &mut sources, true);
         layer(node);
     }
-    if let Some(content) = options.env.var("KILN_CONFIG_CONTENT").filter(|v| !v.is_empty()) {
+    if let Some(content) = options
+        .env
+        .var("KILN_CONFIG_CONTENT")
+        .filter(|v| !v.is_empty())
+    {
         sources.push(SourceInfo {
             name: SourceName::Env("KILN_CONFIG_CONTENT"),
             found: true,
@@ -433,7 +437,11 @@ fn read_file(
                     message: format!(
                         "cannot read {}{}: {err}",
                         path.display(),
-                        if required { " (named by $KILN_CONFIG)" } else { "" }
+                        if required {
+                            " (named by $KILN_CONFIG)"
+                        } else {
+                            ""
+                        }
                     ),
                 });
             }

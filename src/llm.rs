@@ -49,7 +49,10 @@ pub enum Message {
 pub enum UserPart {
     Text(String),
     /// Base64 data; sent only to models that accept attachments.
-    Image { media_type: String, data: String },
+    Image {
+        media_type: String,
+        data: String,
+    },
 }
 
 #[derive(Clone, Debug, PartialEq)]

@@ -77,7 +77,10 @@ pub fn env_overrides(env: &dyn Env, sources: &mut Vec<SourceInfo>) -> Option<Nod
             name: SourceName::Env("KILN_ENDPOINT"),
             found: true,
         });
-        let mut options = vec![("baseURL".to_owned(), string(endpoint, "KILN_ENDPOINT", false))];
+        let mut options = vec![(
+            "baseURL".to_owned(),
+            string(endpoint, "KILN_ENDPOINT", false),
+        )];
         if let Some(key) = env.var("KILN_API_KEY").filter(|v| !v.is_empty()) {
             options.push(("apiKey".to_owned(), string(key, "KILN_API_KEY", true)));
         }
@@ -140,7 +143,12 @@ impl Reader<'_> {
         );
     }
 
-    fn object<'n>(&mut self, node: &'n Node, key: &str, known: &[&str]) -> Option<&'n [(String, Node)]> {
+    fn object<'n>(
+        &mut self,
+        node: &'n Node,
+        key: &str,
+        known: &[&str],
+    ) -> Option<&'n [(String, Node)]> {
         let Value::Object(entries) = &node.value else {
             self.expected(node, key, "an object");
             return None;
@@ -184,7 +192,13 @@ impl Reader<'_> {
         }
     }
 
-    fn uint(&mut self, node: &Node, key: &str, what: &str, range: std::ops::RangeInclusive<u64>) -> Option<u64> {
+    fn uint(
+        &mut self,
+        node: &Node,
+        key: &str,
+        what: &str,
+        range: std::ops::RangeInclusive<u64>,
+    ) -> Option<u64> {
         let parsed = match &node.value {
             Value::Number(n) => n.parse::<u64>().ok(),
             _ => None,
@@ -247,7 +261,9 @@ fn edit_distance(a: &str, b: &str) -> usize {
     for i in 1..=a.len() {
         for j in 1..=b.len() {
             let cost = usize::from(a[i - 1] != b[j - 1]);
-            d[i][j] = (d[i - 1][j] + 1).min(d[i][j - 1] + 1).min(d[i - 1][j - 1] + cost);
+            d[i][j] = (d[i - 1][j] + 1)
+                .min(d[i][j - 1] + 1)
+                .min(d[i - 1][j - 1] + cost);
             if i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] {
                 d[i][j] = d[i][j].min(d[i - 2][j - 2] + 1);
             }
@@ -383,9 +399,10 @@ pub fn config(merged: Option<&Node>, env: &dyn Env, diags: &mut Vec<Diagnostic>)
     }
     for name in SECTIONS {
         if let Some(node) = get(name) {
-            config
-                .sections
-                .insert((*name).to_owned(), (tree::to_json(node), node.origin.clone()));
+            config.sections.insert(
+                (*name).to_owned(),
+                (tree::to_json(node), node.origin.clone()),
+            );
         }
     }
     config
@@ -396,7 +413,12 @@ fn unknown_provider(r: &mut Reader<'_>, config: &Config, node: &Node, key: &str,
         Some(close) => format!("did you mean \"{close}\"?"),
         None => format!(
             "known providers: {}",
-            config.providers.keys().cloned().collect::<Vec<_>>().join(", ")
+            config
+                .providers
+                .keys()
+                .cloned()
+                .collect::<Vec<_>>()
+                .join(", ")
         ),
     };
     r.report(
@@ -415,7 +437,9 @@ fn model_ref(r: &mut Reader<'_>, config: &Config, node: &Node, key: &str) -> Opt
             .values()
             .find(|p| p.models.contains_key(text.as_str()))
             .map(|p| format!("; e.g. \"{}/{text}\"", p.id))
-            .unwrap_or_else(|| "; e.g. \"anthropic/claude-sonnet-4-5\" or \"ollama/qwen2.5-coder\"".to_owned());
+            .unwrap_or_else(|| {
+                "; e.g. \"anthropic/claude-sonnet-4-5\" or \"ollama/qwen2.5-coder\"".to_owned()
+            });
         r.expected(node, key, &format!("\"provider/model\"{guess}"));
         return None;
     };
@@ -424,14 +448,22 @@ fn model_ref(r: &mut Reader<'_>, config: &Config, node: &Node, key: &str) -> Opt
             Some(close) => format!("did you mean \"{close}\"?"),
             None => format!(
                 "define it under \"provider\" or use one of: {}",
-                config.providers.keys().cloned().collect::<Vec<_>>().join(", ")
+                config
+                    .providers
+                    .keys()
+                    .cloned()
+                    .collect::<Vec<_>>()
+                    .join(", ")
             ),
         };
         r.report(
             Severity::Error,
             node,
             key,
-            format!("no provider named \"{}\" (or it is disabled); {hint}", model.provider),
+            format!(
+                "no provider named \"{}\" (or it is disabled); {hint}",
+                model.provider
+            ),
         );
         return None;
     }
@@ -511,10 +543,14 @@ fn provider(r: &mut Reader<'_>, id: &str, node: &Node, base: Option<Provider>) -
     {
         for (model_id, node) in models {
             let model_key = join_key(&join_key(&key, "models"), model_id);
-            let base = provider.models.get(model_id).cloned().unwrap_or_else(|| ModelInfo {
-                known: true,
-                ..ModelInfo::unknown(model_id)
-            });
+            let base = provider
+                .models
+                .get(model_id)
+                .cloned()
+                .unwrap_or_else(|| ModelInfo {
+                    known: true,
+                    ..ModelInfo::unknown(model_id)
+                });
             if let Some(info) = model(r, &model_key, node, base) {
                 provider.models.insert(model_id.clone(), info);
             }
@@ -563,7 +599,9 @@ fn options(r: &mut Reader<'_>, key: &str, node: &Node, provider: &mut Provider) 
                 if let Some(headers) = r.object(value, &field_key, &[]) {
                     for (header, hv) in headers {
                         if let Some(text) = r.string(hv, &join_key(&field_key, header)) {
-                            provider.headers.retain(|(h, _)| !h.eq_ignore_ascii_case(header));
+                            provider
+                                .headers
+                                .retain(|(h, _)| !h.eq_ignore_ascii_case(header));
                             provider
                                 .headers
                                 .push((header.clone(), Secret::new(text.text.clone())));
@@ -600,7 +638,11 @@ fn options(r: &mut Reader<'_>, key: &str, node: &Node, provider: &mut Provider) 
 fn base_url(r: &mut Reader<'_>, node: &Node, key: &str, url: &str, api: Api) -> Option<String> {
     let url = url.trim();
     if !(url.starts_with("http://") || url.starts_with("https://")) {
-        r.expected(node, key, "an http:// or https:// URL such as \"https://api.openai.com/v1\"");
+        r.expected(
+            node,
+            key,
+            "an http:// or https:// URL such as \"https://api.openai.com/v1\"",
+        );
         return None;
     }
     let mut url = url.trim_end_matches('/').to_owned();
@@ -673,8 +715,14 @@ mod tests {
 
     #[test]
     fn suggestions_find_close_keys_only() {
-        assert_eq!(suggest("baseUrl", OPTION_KEYS.iter().copied()), Some("baseURL"));
-        assert_eq!(suggest("api_key", OPTION_KEYS.iter().copied()), Some("apiKey"));
+        assert_eq!(
+            suggest("baseUrl", OPTION_KEYS.iter().copied()),
+            Some("baseURL")
+        );
+        assert_eq!(
+            suggest("api_key", OPTION_KEYS.iter().copied()),
+            Some("apiKey")
+        );
         assert_eq!(suggest("modle", TOP_KEYS.iter().copied()), Some("model"));
         assert_eq!(suggest("zzzzzz", TOP_KEYS.iter().copied()), None);
     }

@@ -21,7 +21,9 @@ fn workspace_dir() -> PathBuf {
 
 /// A small runtime for commands that do network IO.
 fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
-    tokio::runtime::Builder::new_current_thread().enable_all().build()
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
 }
 
 /// The key state of a provider in words and as a JSON tag; never the key itself.

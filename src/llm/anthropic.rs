@@ -217,7 +217,8 @@ impl UsageWire {
     /// Anthropic's `input_tokens` excludes cached tokens; kiln's counts all prompt tokens.
     fn to_usage(&self) -> Usage {
         let input = self.input_tokens.map(|n| {
-            n + self.cache_creation_input_tokens.unwrap_or(0) + self.cache_read_input_tokens.unwrap_or(0)
+            n + self.cache_creation_input_tokens.unwrap_or(0)
+                + self.cache_read_input_tokens.unwrap_or(0)
         });
         Usage {
             input_tokens: input,

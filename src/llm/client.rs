@@ -101,7 +101,12 @@ impl Client {
         }
     }
 
-    fn request(&self, provider: &Provider, method: reqwest::Method, url: &str) -> reqwest::RequestBuilder {
+    fn request(
+        &self,
+        provider: &Provider,
+        method: reqwest::Method,
+        url: &str,
+    ) -> reqwest::RequestBuilder {
         let mut builder = self.http(provider).request(method, url);
         match provider.api {
             Api::OpenAiCompatible => {
@@ -124,7 +129,12 @@ impl Client {
 
     /// Starts a completion; events arrive on the returned channel, which closes after the
     /// final `Finish`/`Error` or when `cancel` fires.
-    pub fn stream(&self, target: &Target, req: &Request, cancel: CancellationToken) -> mpsc::Receiver<CompletionEvent> {
+    pub fn stream(
+        &self,
+        target: &Target,
+        req: &Request,
+        cancel: CancellationToken,
+    ) -> mpsc::Receiver<CompletionEvent> {
         let (tx, rx) = mpsc::channel(CHANNEL_CAPACITY);
         let client = self.clone();
         let target = target.clone();
@@ -266,7 +276,12 @@ impl Client {
     }
 
     /// Reads the event stream and forwards decoded events until the final one.
-    async fn read(&self, target: &Target, mut response: reqwest::Response, tx: &mpsc::Sender<CompletionEvent>) {
+    async fn read(
+        &self,
+        target: &Target,
+        mut response: reqwest::Response,
+        tx: &mpsc::Sender<CompletionEvent>,
+    ) {
         let provider = &target.provider;
         let mut decoder: Box<dyn Decoder> = match provider.api {
             Api::OpenAiCompatible => Box::new(openai::Decoder::new(&provider.id)),
@@ -340,7 +355,11 @@ impl Client {
 
     /// `GET {baseURL}/models`: the model ids an endpoint offers (Ollama and LM Studio list
     /// what is installed). Also a cheap check of reachability and the key.
-    pub async fn list_models(&self, provider: &Provider, timeout: Duration) -> Result<Vec<String>, LlmError> {
+    pub async fn list_models(
+        &self,
+        provider: &Provider,
+        timeout: Duration,
+    ) -> Result<Vec<String>, LlmError> {
         let url = format!("{}/models", provider.base_url);
         let cx = ErrorContext {
             provider,
@@ -376,7 +395,9 @@ impl Client {
         if !(200..300).contains(&status) {
             return Err(match error::classify(&cx, status, &text, wait, 1) {
                 // A 404 here means the endpoint has no model list, not a missing model.
-                LlmError::ModelNotFound { provider, detail, .. } => LlmError::Request {
+                LlmError::ModelNotFound {
+                    provider, detail, ..
+                } => LlmError::Request {
                     provider,
                     status,
                     detail: format!("{detail} (no model list at {url})"),
@@ -436,13 +457,20 @@ fn transport_detail(err: &reqwest::Error) -> String {
 }
 
 fn mentions_max_tokens_field(body: &str) -> bool {
-    body.contains("max_completion_tokens") || body.contains("'max_tokens'") || body.contains("\"max_tokens\"")
+    body.contains("max_completion_tokens")
+        || body.contains("'max_tokens'")
+        || body.contains("\"max_tokens\"")
 }
 
 /// `retry-after-ms` (OpenAI) or `retry-after` in seconds. An HTTP-date is ignored (the
 /// backoff applies).
 fn retry_after(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
-    let get = |name: &str| headers.get(name).and_then(|v| v.to_str().ok()).map(str::trim);
+    let get = |name: &str| {
+        headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::trim)
+    };
     if let Some(ms) = get("retry-after-ms").and_then(|v| v.parse::<f64>().ok())
         && ms.is_finite()
         && ms >= 0.0

@@ -61,7 +61,11 @@ pub fn request_body(opts: &BodyOptions<'_>, req: &Request) -> Value {
                     })
                     .collect();
                 let mut msg = json!({ "role": "assistant" });
-                msg["content"] = if text.is_empty() { Value::Null } else { Value::String(text) };
+                msg["content"] = if text.is_empty() {
+                    Value::Null
+                } else {
+                    Value::String(text)
+                };
                 if !calls.is_empty() {
                     msg["tool_calls"] = Value::Array(calls);
                 }
@@ -69,7 +73,8 @@ pub fn request_body(opts: &BodyOptions<'_>, req: &Request) -> Value {
             }
             Message::ToolResult {
                 call_id, content, ..
-            } => messages.push(json!({ "role": "tool", "tool_call_id": call_id, "content": content })),
+            } => messages
+                .push(json!({ "role": "tool", "tool_call_id": call_id, "content": content })),
         }
     }
     let mut body = json!({
@@ -221,11 +226,17 @@ impl<'de: 'a, 'a> Deserialize<'de> for Arguments<'a> {
             fn visit_unit<E>(self) -> Result<Self::Value, E> {
                 Ok(Arguments::Text(Cow::Borrowed("")))
             }
-            fn visit_map<A: serde::de::MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                map: A,
+            ) -> Result<Self::Value, A::Error> {
                 let value = Value::deserialize(serde::de::value::MapAccessDeserializer::new(map))?;
                 Ok(Arguments::Object(value.to_string()))
             }
-            fn visit_seq<A: serde::de::SeqAccess<'de>>(self, seq: A) -> Result<Self::Value, A::Error> {
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                self,
+                seq: A,
+            ) -> Result<Self::Value, A::Error> {
                 let value = Value::deserialize(serde::de::value::SeqAccessDeserializer::new(seq))?;
                 Ok(Arguments::Object(value.to_string()))
             }
@@ -267,7 +278,10 @@ impl<'de: 'a, 'a> Deserialize<'de> for Content<'a> {
             fn visit_string<E>(self, v: String) -> Result<Self::Value, E> {
                 Ok(Content::Text(Cow::Owned(v)))
             }
-            fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                self,
+                mut seq: A,
+            ) -> Result<Self::Value, A::Error> {
                 let mut parts = Vec::new();
                 while let Some(part) = seq.next_element::<ContentPart>()? {
                     parts.push(part);
@@ -349,11 +363,20 @@ pub(super) fn lenient_u64<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Opti
         fn visit_some<D: serde::Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
             d.deserialize_any(self)
         }
-        fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
-            while map.next_entry::<serde::de::IgnoredAny, serde::de::IgnoredAny>()?.is_some() {}
+        fn visit_map<A: serde::de::MapAccess<'de>>(
+            self,
+            mut map: A,
+        ) -> Result<Self::Value, A::Error> {
+            while map
+                .next_entry::<serde::de::IgnoredAny, serde::de::IgnoredAny>()?
+                .is_some()
+            {}
             Ok(None)
         }
-        fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+        fn visit_seq<A: serde::de::SeqAccess<'de>>(
+            self,
+            mut seq: A,
+        ) -> Result<Self::Value, A::Error> {
             while seq.next_element::<serde::de::IgnoredAny>()?.is_some() {}
             Ok(None)
         }

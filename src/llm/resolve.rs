@@ -101,9 +101,11 @@ pub async fn resolve(client: &Client, config: &Config) -> Result<Resolved, NoMod
         let Some(provider) = config.provider(preset.id) else {
             continue;
         };
-        if let (Some(_), Some(model), crate::config::KeySource::Env(var)) =
-            (&provider.api_key, &provider.default_model, &provider.key_source)
-        {
+        if let (Some(_), Some(model), crate::config::KeySource::Env(var)) = (
+            &provider.api_key,
+            &provider.default_model,
+            &provider.key_source,
+        ) {
             return Ok(Resolved {
                 target: Target {
                     provider: provider.clone(),
@@ -135,10 +137,14 @@ pub async fn resolve(client: &Client, config: &Config) -> Result<Resolved, NoMod
                     why: format!("found on {} at {}", provider.name, provider.base_url),
                 });
             }
-            Ok(_) => tried.push(format!("{} is running but has no model installed", provider.id)),
-            Err(LlmError::Connect { .. }) => {
-                tried.push(format!("nothing answers at {} ({})", provider.base_url, provider.id))
-            }
+            Ok(_) => tried.push(format!(
+                "{} is running but has no model installed",
+                provider.id
+            )),
+            Err(LlmError::Connect { .. }) => tried.push(format!(
+                "nothing answers at {} ({})",
+                provider.base_url, provider.id
+            )),
             Err(err) => tried.push(short(&err)),
         }
     }

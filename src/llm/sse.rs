@@ -36,7 +36,9 @@ impl SseParser {
     pub fn feed(&mut self, mut bytes: &[u8], on_event: &mut dyn FnMut(SseEvent<'_>)) {
         if !self.started {
             // The BOM may itself arrive split; wait until three bytes decide it.
-            if self.partial.len() + bytes.len() < 3 && b"\xEF\xBB\xBF".starts_with(&[&self.partial[..], bytes].concat()) {
+            if self.partial.len() + bytes.len() < 3
+                && b"\xEF\xBB\xBF".starts_with(&[&self.partial[..], bytes].concat())
+            {
                 self.partial.extend_from_slice(bytes);
                 return;
             }

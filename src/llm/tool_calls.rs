@@ -43,7 +43,14 @@ impl ToolCalls {
         self.calls.iter().rev().find(|c| !c.ended).map(|c| c.key)
     }
 
-    pub fn start(&mut self, key: u64, id: &str, name: &str, initial: Option<String>, out: &mut Events) {
+    pub fn start(
+        &mut self,
+        key: u64,
+        id: &str,
+        name: &str,
+        initial: Option<String>,
+        out: &mut Events,
+    ) {
         let index = self.calls.len();
         let id = if id.is_empty() {
             format!("call_{index}")

@@ -1,8 +1,8 @@
 //! Configuration loading: layers, substitution, environment overrides and every error
 //! message, as snapshots of the effective configuration and the diagnostics.
 
-use std::fmt::Write as _;
 use kiln::config::{self, KeySource, Loaded};
+use std::fmt::Write as _;
 
 use crate::support::MapEnv;
 
@@ -42,11 +42,28 @@ fn check(fixture: &str, env: &[(&str, &str)]) -> (String, Loaded) {
 fn render(loaded: &Loaded) -> String {
     let mut out = String::new();
     for source in &loaded.sources {
-        writeln!(out, "{} {}", if source.found { "read" } else { "none" }, source.name).unwrap();
+        writeln!(
+            out,
+            "{} {}",
+            if source.found { "read" } else { "none" },
+            source.name
+        )
+        .unwrap();
     }
     let c = &loaded.config;
-    writeln!(out, "model: {:?} (set at {:?})", c.model.as_ref().map(|m| m.to_string()), c.model_origin.as_ref().map(|o| o.to_string())).unwrap();
-    writeln!(out, "small_model: {:?}", c.small_model.as_ref().map(|m| m.to_string())).unwrap();
+    writeln!(
+        out,
+        "model: {:?} (set at {:?})",
+        c.model.as_ref().map(|m| m.to_string()),
+        c.model_origin.as_ref().map(|o| o.to_string())
+    )
+    .unwrap();
+    writeln!(
+        out,
+        "small_model: {:?}",
+        c.small_model.as_ref().map(|m| m.to_string())
+    )
+    .unwrap();
     writeln!(out, "compaction: {}%", c.compaction.threshold_percent).unwrap();
     for (name, (value, origin)) in &c.sections {
         writeln!(out, "section {name} ({origin}): {value}").unwrap();
@@ -54,13 +71,17 @@ fn render(loaded: &Loaded) -> String {
     let providers: Vec<_> = c.providers.keys().cloned().collect();
     writeln!(out, "providers: {}", providers.join(" ")).unwrap();
     for p in c.providers.values() {
-        let defaults = config::PRESETS.iter().find(|pr| pr.id == p.id).is_some_and(|pr| {
-            pr.base_url == p.base_url
-                && p.timeout == config::DEFAULT_TIMEOUT
-                && p.max_retries == config::DEFAULT_MAX_RETRIES
-                && p.models.len() == pr.models.len()
-                && p.headers.len() == pr.headers.len()
-        }) && p.key_source == KeySource::None;
+        let defaults = config::PRESETS
+            .iter()
+            .find(|pr| pr.id == p.id)
+            .is_some_and(|pr| {
+                pr.base_url == p.base_url
+                    && p.timeout == config::DEFAULT_TIMEOUT
+                    && p.max_retries == config::DEFAULT_MAX_RETRIES
+                    && p.models.len() == pr.models.len()
+                    && p.headers.len() == pr.headers.len()
+            })
+            && p.key_source == KeySource::None;
         if defaults {
             continue;
         }
@@ -78,7 +99,11 @@ fn render(loaded: &Loaded) -> String {
             p.base_url,
             p.timeout,
             p.max_retries,
-            p.headers.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(", ")
+            p.headers
+                .iter()
+                .map(|(k, v)| format!("{k}={v}"))
+                .collect::<Vec<_>>()
+                .join(", ")
         )
         .unwrap();
         for m in p.models.values() {
@@ -129,7 +154,10 @@ fn layers_merge_in_order_with_comments_and_trailing_commas() {
 "#,
         &[
             ("KILN_CONFIG", "../elsewhere/extra.jsonc"),
-            ("KILN_CONFIG_CONTENT", r#"{"provider":{"vllm":{"options":{"max_retries":3}}}}"#),
+            (
+                "KILN_CONFIG_CONTENT",
+                r#"{"provider":{"vllm":{"options":{"max_retries":3}}}}"#,
+            ),
         ],
     );
     insta::assert_snapshot!(text);
@@ -160,15 +188,27 @@ platform
 //- /home/token
 tok-123
 "#,
-        &[("CORP_REGION", "eu"), ("CORP_KEY", "sk-corp-secret-value"), ("OPENAI_API_KEY", "sk-openai-from-env")],
+        &[
+            ("CORP_REGION", "eu"),
+            ("CORP_KEY", "sk-corp-secret-value"),
+            ("OPENAI_API_KEY", "sk-openai-from-env"),
+        ],
     );
     insta::assert_snapshot!(text);
     let debug = format!("{loaded:?}");
-    for secret in ["sk-corp-secret-value", "sk-openai-from-env", "gsk-written-in-the-file", "tok-123"] {
+    for secret in [
+        "sk-corp-secret-value",
+        "sk-openai-from-env",
+        "gsk-written-in-the-file",
+        "tok-123",
+    ] {
         assert!(!debug.contains(secret), "{secret} appears in Debug output");
     }
     let corp = loaded.config.provider("corp").unwrap();
-    assert_eq!(corp.api_key.as_ref().unwrap().expose(), "sk-corp-secret-value");
+    assert_eq!(
+        corp.api_key.as_ref().unwrap().expose(),
+        "sk-corp-secret-value"
+    );
     assert_eq!(corp.headers[1].1.expose(), "tok-123");
 }
 
@@ -232,7 +272,10 @@ fn top_level_that_is_not_an_object_and_empty_files_are_handled() {
 #[test]
 fn a_missing_kiln_config_file_is_an_error() {
     let (text, _) = check("", &[("KILN_CONFIG", "nope.jsonc")]);
-    assert!(text.contains("error: cannot read <root>/project/nope.jsonc (named by $KILN_CONFIG)"), "{text}");
+    assert!(
+        text.contains("error: cannot read <root>/project/nope.jsonc (named by $KILN_CONFIG)"),
+        "{text}"
+    );
 }
 
 #[test]

@@ -112,7 +112,10 @@ fn check_stream(path: &Path) -> String {
     for k in 1..40 {
         let cut = n * k / 40;
         let split = decode_split(name, &bytes, &[cut]);
-        assert_eq!(split, whole, "{name}: split at byte {cut} changed the events");
+        assert_eq!(
+            split, whole,
+            "{name}: split at byte {cut} changed the events"
+        );
     }
     let every: Vec<usize> = (1..n).collect();
     assert_eq!(
@@ -141,7 +144,9 @@ fn fixture_dir() -> PathBuf {
 fn corpus_dir() -> Option<PathBuf> {
     let dir = std::env::var_os("KILN_LLM_CORPUS")
         .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/fixtures/llm-streams"));
+        .unwrap_or_else(|| {
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/fixtures/llm-streams")
+        });
     dir.is_dir().then_some(dir)
 }
 
@@ -161,7 +166,11 @@ fn recorded_provider_streams_decode_to_expected_events() {
         return;
     };
     let streams = files(&dir, "sse");
-    assert!(streams.len() >= 20, "corpus at {} looks incomplete", dir.display());
+    assert!(
+        streams.len() >= 20,
+        "corpus at {} looks incomplete",
+        dir.display()
+    );
     for path in streams {
         let name = path.file_stem().unwrap().to_str().unwrap().to_owned();
         let summary = check_stream(&path);
@@ -175,7 +184,10 @@ fn recorded_provider_streams_decode_to_expected_events() {
     // /v1 (covered by ollama-v1-parallel-tool-calls.sse), so these are not decoded.
     for path in files(&dir, "ndjson") {
         let name = path.file_name().unwrap().to_str().unwrap();
-        assert!(name.starts_with("ollama-api-"), "unexpected NDJSON stream {name}");
+        assert!(
+            name.starts_with("ollama-api-"),
+            "unexpected NDJSON stream {name}"
+        );
     }
 }
 
@@ -196,13 +208,20 @@ fn error_message(provider_id: &str, status: u16, body: &str) -> String {
         context_limit: Some(128_000),
     };
     let message = classify(&cx, status, body, None, 1).to_string();
-    assert!(!message.contains("sk-test-abcdef123456"), "the key leaked: {message}");
-    assert!(!message.contains("sk-ant-test-0987654321"), "the key leaked: {message}");
+    assert!(
+        !message.contains("sk-test-abcdef123456"),
+        "the key leaked: {message}"
+    );
+    assert!(
+        !message.contains("sk-ant-test-0987654321"),
+        "the key leaked: {message}"
+    );
     message
 }
 
 fn status_of(name: &str) -> u16 {
-    name.trim_end_matches(".json").split('-')
+    name.trim_end_matches(".json")
+        .split('-')
         .find_map(|part| part.parse::<u16>().ok())
         .unwrap_or_else(|| panic!("no status in {name}"))
 }
@@ -215,7 +234,13 @@ fn error_bodies_become_messages_that_say_what_to_do() {
     for dir in dirs {
         for path in files(&dir, "json") {
             let name = path.file_name().unwrap().to_str().unwrap();
-            let provider = if name.starts_with("anthropic") { "anthropic" } else if name.starts_with("openrouter") { "openrouter" } else { "openai" };
+            let provider = if name.starts_with("anthropic") {
+                "anthropic"
+            } else if name.starts_with("openrouter") {
+                "openrouter"
+            } else {
+                "openai"
+            };
             let body = std::fs::read_to_string(&path).unwrap();
             let message = error_message(provider, status_of(name), &body);
             if dir == fixture_dir() {

@@ -464,7 +464,10 @@ pub struct MapEnv {
 impl MapEnv {
     pub fn new(vars: &[(&str, &str)]) -> MapEnv {
         MapEnv {
-            vars: vars.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect(),
+            vars: vars
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .collect(),
             home: None,
         }
     }

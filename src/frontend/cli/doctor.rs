@@ -90,11 +90,16 @@ pub fn run(cmd: DoctorCommand) -> i32 {
     if cmd.format == Format::Text && !probed.is_empty() {
         eprintln!(
             "checking {}…",
-            probed.iter().map(|p| p.id.as_str()).collect::<Vec<_>>().join(", ")
+            probed
+                .iter()
+                .map(|p| p.id.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
         );
     }
     let (results, resolved) = rt.block_on(async {
-        let probes = futures::future::join_all(probed.iter().map(|p| client.list_models(p, PROBE_TIMEOUT)));
+        let probes =
+            futures::future::join_all(probed.iter().map(|p| client.list_models(p, PROBE_TIMEOUT)));
         let resolution = resolve::resolve(&client, &loaded.config);
         futures::join!(probes, resolution)
     });
@@ -147,7 +152,10 @@ pub fn run(cmd: DoctorCommand) -> i32 {
         providers,
     };
     match cmd.format {
-        Format::Json => println!("{}", serde_json::to_string_pretty(&output).unwrap_or_default()),
+        Format::Json => println!(
+            "{}",
+            serde_json::to_string_pretty(&output).unwrap_or_default()
+        ),
         Format::Text => print_text(&output),
     }
     i32::from(!output.ok)
@@ -168,7 +176,10 @@ fn check(
             Some(match provider.key_env.first() {
                 Some(var) => format!(
                     "to use it: `export {var}=…`{}",
-                    provider.get_it.map(|g| format!(" ({g})")).unwrap_or_default()
+                    provider
+                        .get_it
+                        .map(|g| format!(" ({g})"))
+                        .unwrap_or_default()
                 ),
                 None => format!("set provider.{}.options.apiKey", provider.id),
             }),
@@ -185,7 +196,12 @@ fn check(
                 LlmError::Connect { .. } | LlmError::Timeout { .. } => "unreachable",
                 _ => "error",
             };
-            (status, None, Some(detail), (!next.is_empty()).then_some(next))
+            (
+                status,
+                None,
+                Some(detail),
+                (!next.is_empty()).then_some(next),
+            )
         }
     };
     ProviderCheck {
@@ -206,7 +222,11 @@ fn print_text(out: &DoctorOutput) {
     println!();
     println!("Config");
     for file in &out.config_files {
-        println!("  {}  {}", if file.found { "read" } else { "none" }, file.source);
+        println!(
+            "  {}  {}",
+            if file.found { "read" } else { "none" },
+            file.source
+        );
     }
     if out.diagnostics.is_empty() {
         println!("  ✓ no problems");
@@ -217,7 +237,11 @@ fn print_text(out: &DoctorOutput) {
             (Some(file), None) => format!("{file}: "),
             _ => String::new(),
         };
-        let key = if d.key.is_empty() { String::new() } else { format!("{}: ", d.key) };
+        let key = if d.key.is_empty() {
+            String::new()
+        } else {
+            format!("{}: ", d.key)
+        };
         let mark = if d.severity == "error" { "✗" } else { "!" };
         println!("  {mark} {}: {place}{key}{}", d.severity, d.message);
     }

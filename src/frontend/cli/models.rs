@@ -109,7 +109,10 @@ pub fn run(cmd: ModelsCommand) -> i32 {
     };
     let output = build(&loaded.config, &loaded.diagnostics, &listed, cmd.refresh);
     match cmd.format {
-        Format::Json => println!("{}", serde_json::to_string_pretty(&output).unwrap_or_default()),
+        Format::Json => println!(
+            "{}",
+            serde_json::to_string_pretty(&output).unwrap_or_default()
+        ),
         Format::Text => print_text(&output, cmd.refresh),
     }
     i32::from(loaded.has_errors())
@@ -127,11 +130,17 @@ fn list_all(config: &Config) -> anyhow::Result<BTreeMap<String, Result<Vec<Strin
     if !providers.is_empty() {
         eprintln!(
             "asking {} for their models…",
-            providers.iter().map(|p| p.id.as_str()).collect::<Vec<_>>().join(", ")
+            providers
+                .iter()
+                .map(|p| p.id.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
         );
     }
     let results = rt.block_on(futures::future::join_all(
-        providers.iter().map(|p| client.list_models(p, LIST_TIMEOUT)),
+        providers
+            .iter()
+            .map(|p| client.list_models(p, LIST_TIMEOUT)),
     ));
     Ok(providers
         .iter()
@@ -170,7 +179,20 @@ fn build(
         let mut ids: Vec<(&str, &'static str)> = provider
             .models
             .values()
-            .map(|m| (m.id.as_str(), if provider.preset && config::PRESETS.iter().any(|p| p.id == provider.id && p.models.iter().any(|pm| pm.id == m.id)) { "preset" } else { "config" }))
+            .map(|m| {
+                (
+                    m.id.as_str(),
+                    if provider.preset
+                        && config::PRESETS
+                            .iter()
+                            .any(|p| p.id == provider.id && p.models.iter().any(|pm| pm.id == m.id))
+                    {
+                        "preset"
+                    } else {
+                        "config"
+                    },
+                )
+            })
             .collect();
         for id in listed_ids.unwrap_or_default() {
             if !provider.models.contains_key(id) {
@@ -228,13 +250,30 @@ fn print_text(output: &ModelsOutput, refreshed: bool) {
             (Some(file), None) => format!("{file}: "),
             _ => String::new(),
         };
-        let key = if d.key.is_empty() { String::new() } else { format!("{}: ", d.key) };
+        let key = if d.key.is_empty() {
+            String::new()
+        } else {
+            format!("{}: ", d.key)
+        };
         eprintln!("{}: {place}{key}{}", d.severity, d.message);
     }
-    let width = output.models.iter().map(|m| m.id.len()).max().unwrap_or(5).max(5);
-    println!("{:<width$}  {:>7}  {:>6}  {:<8}  NOTES", "MODEL", "CONTEXT", "OUTPUT", "KEY");
+    let width = output
+        .models
+        .iter()
+        .map(|m| m.id.len())
+        .max()
+        .unwrap_or(5)
+        .max(5);
+    println!(
+        "{:<width$}  {:>7}  {:>6}  {:<8}  NOTES",
+        "MODEL", "CONTEXT", "OUTPUT", "KEY"
+    );
     for provider in &output.providers {
-        let rows: Vec<&ModelRow> = output.models.iter().filter(|m| m.provider == provider.id).collect();
+        let rows: Vec<&ModelRow> = output
+            .models
+            .iter()
+            .filter(|m| m.provider == provider.id)
+            .collect();
         let key = match provider.key {
             "present" => "present",
             "not_needed" => "-",
@@ -246,7 +285,13 @@ fn print_text(output: &ModelsOutput, refreshed: bool) {
                 (None, true) => "lists no models".to_owned(),
                 (None, false) => "run `kiln models --refresh` to list what it has".to_owned(),
             };
-            println!("{:<width$}  {:>7}  {:>6}  {:<8}  {note}", format!("{}/*", provider.id), "-", "-", key);
+            println!(
+                "{:<width$}  {:>7}  {:>6}  {:<8}  {note}",
+                format!("{}/*", provider.id),
+                "-",
+                "-",
+                key
+            );
             continue;
         }
         for m in rows {
@@ -263,7 +308,10 @@ fn print_text(output: &ModelsOutput, refreshed: bool) {
                 _ => {}
             }
             if let Some(err) = &provider.error {
-                notes.push(format!("unreachable: {}", err.split("; ").next().unwrap_or(err)));
+                notes.push(format!(
+                    "unreachable: {}",
+                    err.split("; ").next().unwrap_or(err)
+                ));
             }
             println!(
                 "{:<width$}  {:>7}  {:>6}  {:<8}  {}",

@@ -204,7 +204,12 @@ async fn serve(mut socket: TcpStream, shared: Arc<Shared>) {
         shared.requests.lock().unwrap().push(request);
         let reply = shared.replies.lock().unwrap().pop_front();
         let reply = reply.or_else(|| shared.fallback.lock().unwrap().clone());
-        let reply = reply.unwrap_or_else(|| Reply::json(500, r#"{"error":{"message":"the scripted server has no reply left"}}"#));
+        let reply = reply.unwrap_or_else(|| {
+            Reply::json(
+                500,
+                r#"{"error":{"message":"the scripted server has no reply left"}}"#,
+            )
+        });
         let keep_going = match reply {
             Reply::Status {
                 status,
@@ -220,7 +225,8 @@ async fn serve(mut socket: TcpStream, shared: Arc<Shared>) {
                     head.push_str(&format!("{k}: {v}\r\n"));
                 }
                 head.push_str("\r\n");
-                socket.write_all(head.as_bytes()).await.is_ok() && socket.write_all(body.as_bytes()).await.is_ok()
+                socket.write_all(head.as_bytes()).await.is_ok()
+                    && socket.write_all(body.as_bytes()).await.is_ok()
             }
             Reply::Stall(wait) => {
                 tokio::time::sleep(wait).await;
