@@ -255,8 +255,8 @@ fn edit_distance(a: &str, b: &str) -> usize {
     for (i, row) in d.iter_mut().enumerate() {
         row[0] = i;
     }
-    for j in 0..=b.len() {
-        d[0][j] = j;
+    for (j, cell) in d[0].iter_mut().enumerate() {
+        *cell = j;
     }
     for i in 1..=a.len() {
         for j in 1..=b.len() {
@@ -567,10 +567,10 @@ fn options(r: &mut Reader<'_>, key: &str, node: &Node, provider: &mut Provider) 
         let field_key = join_key(key, name);
         match name.as_str() {
             "baseURL" => {
-                if let Some(url) = r.string(value, &field_key) {
-                    if let Some(url) = base_url(r, value, &field_key, &url.text, provider.api) {
-                        provider.base_url = url;
-                    }
+                if let Some(url) = r.string(value, &field_key)
+                    && let Some(url) = base_url(r, value, &field_key, &url.text, provider.api)
+                {
+                    provider.base_url = url;
                 }
             }
             "apiKey" => {
