@@ -1,8 +1,9 @@
 //! kiln: an AI coding agent backend that editors launch over stdio.
 //!
 //! Layers depend only downwards: `text` (pure) → `workspace` (buffers over disk) →
-//! `frontend` (wire protocols). `logging` sets up tracing for the binary. See
-//! ARCHITECTURE.md for the map and the invariants.
+//! `frontend` (wire protocols); `config` (layered settings) and `llm` (providers) sit
+//! beside them. `logging` sets up tracing for the binary. See ARCHITECTURE.md for the map
+//! and the invariants.
 
 pub mod config;
 pub mod frontend;

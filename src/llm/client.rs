@@ -184,6 +184,9 @@ impl Client {
             context_limit: target.model.limit.context,
         };
         loop {
+            if tx.is_closed() {
+                return None; // nobody is listening any more
+            }
             attempt += 1;
             let body = match provider.api {
                 Api::OpenAiCompatible => openai::request_body(

@@ -272,6 +272,7 @@ fn print_text(out: &DoctorOutput) {
                     p.models.unwrap_or(0)
                 ),
             ),
+            "no_key" if p.in_use => ("✗", format!("no key: {}", p.key_source)),
             "no_key" => ("-", format!("not set up: {}", p.key_source)),
             // A local server nobody asked for that is not running is not a problem.
             "unreachable" if !p.in_use && p.key == "not_needed" => {
