@@ -10,4 +10,5 @@ pub mod frontend;
 pub mod llm;
 pub mod logging;
 pub mod text;
+pub mod tools;
 pub mod workspace;

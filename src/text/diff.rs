@@ -15,6 +15,7 @@
 mod anchored;
 mod apply;
 mod inline;
+pub mod patch;
 mod render;
 
 pub use apply::{ApplyError, TextEdit, apply, text_edits};

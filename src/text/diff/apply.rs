@@ -158,7 +158,7 @@ fn trim_common(
 }
 
 /// Lines with their terminators, split after each `\n`, as the diff was computed.
-fn split_lines(text: &str) -> Vec<&str> {
+pub(super) fn split_lines(text: &str) -> Vec<&str> {
     text.split_inclusive('\n').collect()
 }
 
