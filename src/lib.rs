@@ -5,6 +5,7 @@
 //! beside them. `logging` sets up tracing for the binary. See ARCHITECTURE.md for the map
 //! and the invariants.
 
+pub mod agent;
 pub mod config;
 pub mod frontend;
 pub mod llm;

@@ -66,13 +66,24 @@ pub fn walker(dir: &Path) -> ignore::WalkBuilder {
 
 /// The tree under `dir` to `depth`, sorted, capped at the entry limit.
 pub fn listing(cx: &ToolCx, dir: &Path, depth: usize) -> Result<String, String> {
+    listing_in(&cx.root, dir, depth, cx.limits.list_entries)
+}
+
+/// [`listing`] with the root (for display) and the entry cap given.
+pub fn listing_in(
+    root: &Path,
+    dir: &Path,
+    depth: usize,
+    max_entries: usize,
+) -> Result<String, String> {
+    let display = |p: &Path| super::display_path(root, p);
     if !dir.exists() {
-        return Err(format!("directory not found: {}", cx.display(dir)));
+        return Err(format!("directory not found: {}", display(dir)));
     }
     if !dir.is_dir() {
         return Err(format!(
             "not a directory: {} (use read for files)",
-            cx.display(dir)
+            display(dir)
         ));
     }
     let mut entries: Vec<(String, bool)> = Vec::new();
@@ -87,14 +98,14 @@ pub fn listing(cx: &ToolCx, dir: &Path, depth: usize) -> Result<String, String> 
             continue;
         }
         total += 1;
-        if entries.len() >= cx.limits.list_entries {
+        if entries.len() >= max_entries {
             continue;
         }
         let rel = entry.path().strip_prefix(dir).unwrap_or(entry.path());
         let is_dir = entry.file_type().is_some_and(|t| t.is_dir());
         entries.push((rel.display().to_string(), is_dir));
     }
-    let mut out = format!("{}/\n", cx.display(dir));
+    let mut out = format!("{}/\n", display(dir));
     for (rel, is_dir) in &entries {
         let depth = Path::new(rel).components().count();
         let name = Path::new(rel)

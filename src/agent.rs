@@ -1,0 +1,384 @@
+//! The agent: sessions, the turn loop, the permission policy, modes, instructions,
+//! context mentions, compaction, persistence and the audit log.
+//!
+//! `agent` never sees JSON-RPC. Frontends implement [`Port`] (show an update, ask the
+//! person, apply a change, read files as the editor sees them) and talk to a session
+//! through its [`SessionHandle`]: one task owns each session's state, and prompts, mode
+//! changes and cancellation reach it over channels.
+
+pub mod apply;
+pub mod audit;
+pub mod compaction;
+pub mod instructions;
+pub mod mentions;
+pub mod mode;
+pub mod policy;
+pub mod store;
+mod turn;
+pub mod update;
+
+use std::collections::BTreeSet;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+
+use futures::future::BoxFuture;
+use tokio::sync::{mpsc, oneshot};
+use tokio_util::sync::CancellationToken;
+
+use crate::config::Config;
+use crate::llm::{Client, Message, Target, UserPart};
+use crate::tools::{FileChange, Files, Limits, Registry};
+
+pub use mentions::PromptContext;
+pub use mode::Mode;
+pub use policy::{Decision, Policy};
+pub use update::Update;
+
+/// How a turn ended, in ACP's words.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StopReason {
+    EndTurn,
+    MaxTokens,
+    MaxTurnRequests,
+    Refusal,
+    Cancelled,
+}
+
+impl StopReason {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            StopReason::EndTurn => "end_turn",
+            StopReason::MaxTokens => "max_tokens",
+            StopReason::MaxTurnRequests => "max_turn_requests",
+            StopReason::Refusal => "refusal",
+            StopReason::Cancelled => "cancelled",
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TurnResult {
+    /// `Err` when the provider failed (the message says what to do); what the model said
+    /// before the failure is kept in the session.
+    pub stop: Result<StopReason, String>,
+    /// Set when a permission that could not be granted stopped the turn.
+    pub denied: Option<String>,
+    pub usage: TurnUsage,
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct TurnUsage {
+    pub requests: u32,
+    pub input_tokens: u64,
+    pub output_tokens: u64,
+    pub cache_read_tokens: u64,
+    pub tool_calls: u32,
+}
+
+/// A permission question for the person.
+#[derive(Clone, Debug)]
+pub struct PermissionRequest {
+    pub session_id: String,
+    pub tool_call: update::ToolCall,
+    /// The diff of a file change, or the command to run.
+    pub content: Vec<update::ToolContent>,
+    /// What is special about this call ("… is outside the workspace"), or empty.
+    pub reason: String,
+}
+
+/// The person's answer, in ACP's four options, or why nobody could answer.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    AllowOnce,
+    AllowAlways,
+    RejectOnce {
+        feedback: Option<String>,
+    },
+    RejectAlways {
+        feedback: Option<String>,
+    },
+    /// The frontend has no one to ask (no terminal); the text says how to allow it.
+    Unanswerable(String),
+    Cancelled,
+}
+
+/// What a frontend does for the agent.
+pub trait Port: Send + Sync + 'static {
+    fn update(&self, session_id: &str, update: Update);
+    fn request_permission(&self, request: PermissionRequest) -> BoxFuture<'static, Outcome>;
+    /// Files as the person sees them (open buffers first).
+    fn files(&self) -> Arc<dyn Files>;
+    /// Applies a change the policy and the person allowed. The default writes the file
+    /// atomically after checking it has not moved on; editor frontends route open
+    /// buffers through the editor instead.
+    fn apply_change(
+        &self,
+        change: FileChange,
+        display: String,
+    ) -> BoxFuture<'static, Result<(), String>> {
+        Box::pin(async move {
+            tokio::task::spawn_blocking(move || apply::apply_to_disk(&change, &display))
+                .await
+                .unwrap_or_else(|err| Err(format!("writing stopped unexpectedly: {err}")))
+        })
+    }
+}
+
+/// What every session of a process shares.
+pub struct Agent {
+    pub config: Config,
+    pub client: Client,
+    pub registry: Registry,
+    pub modes: Vec<Mode>,
+    pub port: Arc<dyn Port>,
+    pub limits: Limits,
+    /// Model requests one prompt may make before it stops with `max_turn_requests`.
+    pub max_turn_requests: u32,
+    /// Where session files go; `None` keeps sessions in memory only.
+    pub sessions_dir: Option<PathBuf>,
+    /// Where the audit log goes; `None` writes none.
+    pub audit_dir: Option<PathBuf>,
+    /// The global config directory (for global rules).
+    pub global_dir: Option<PathBuf>,
+}
+
+/// A session's state; owned by its task.
+pub struct Session {
+    pub id: String,
+    pub root: PathBuf,
+    pub mode: String,
+    pub target: Target,
+    pub messages: Vec<Message>,
+    pub policy: Policy,
+    file: Option<store::SessionFile>,
+    audit: audit::AuditLog,
+    instructions: Vec<instructions::Instruction>,
+    loaded_instructions: BTreeSet<PathBuf>,
+    /// Context size the provider last reported, and the message count at that time.
+    last_context: Option<(u64, usize)>,
+}
+
+#[derive(Clone, Debug)]
+pub struct NewSession {
+    pub root: PathBuf,
+    pub mode: String,
+    pub target: Target,
+    pub policy: Policy,
+}
+
+impl Session {
+    /// A new session; its file is created when sessions are persisted.
+    pub fn create(agent: &Agent, new: NewSession) -> anyhow::Result<(Session, Vec<String>)> {
+        let id = store::new_id();
+        let file = match &agent.sessions_dir {
+            Some(dir) => {
+                let mut file = store::SessionFile::create(dir, &id).map_err(|e| {
+                    anyhow::anyhow!("cannot create the session file in {}: {e}", dir.display())
+                })?;
+                file.append(&store::Record::Session {
+                    id: id.clone(),
+                    cwd: new.root.clone(),
+                    created_ms: store::now_ms(),
+                    mode: new.mode.clone(),
+                    model: Some(new.target.model_ref().to_string()),
+                })?;
+                Some(file)
+            }
+            None => None,
+        };
+        Ok(Session::assemble(agent, id, new, Vec::new(), file))
+    }
+
+    /// A stored session, to go on with.
+    pub fn resume(
+        agent: &Agent,
+        path: &std::path::Path,
+        new: NewSession,
+    ) -> anyhow::Result<(Session, Vec<String>)> {
+        let loaded = store::load(path)
+            .map_err(|e| anyhow::anyhow!("cannot read the session {}: {e}", path.display()))?;
+        let file = store::SessionFile::open_append(path)
+            .map_err(|e| anyhow::anyhow!("cannot append to {}: {e}", path.display()))?;
+        let (mut session, mut problems) =
+            Session::assemble(agent, loaded.id.clone(), new, loaded.messages, Some(file));
+        if loaded.n_skipped > 0 {
+            problems.push(format!(
+                "{} damaged line(s) in {} were skipped (an interrupted write)",
+                loaded.n_skipped,
+                path.display()
+            ));
+        }
+        session.persist(&store::Record::Mode {
+            mode: session.mode.clone(),
+        });
+        session.persist(&store::Record::Model {
+            model: session.target.model_ref().to_string(),
+        });
+        Ok((session, problems))
+    }
+
+    fn assemble(
+        agent: &Agent,
+        id: String,
+        new: NewSession,
+        messages: Vec<Message>,
+        file: Option<store::SessionFile>,
+    ) -> (Session, Vec<String>) {
+        let (instructions, problems) =
+            instructions::collect(&new.root, agent.global_dir.as_deref(), &agent.config);
+        let loaded_instructions = instructions.iter().map(|i| i.path.clone()).collect();
+        let session = Session {
+            audit: audit::AuditLog::new(agent.audit_dir.clone(), &id),
+            id,
+            root: new.root,
+            mode: new.mode,
+            target: new.target,
+            messages,
+            policy: new.policy,
+            file,
+            instructions,
+            loaded_instructions,
+            last_context: None,
+        };
+        (session, problems)
+    }
+
+    pub fn file_path(&self) -> Option<&std::path::Path> {
+        self.file.as_ref().map(|f| f.path())
+    }
+
+    /// Appends a record to the session file; a failure is logged and the work goes on.
+    fn persist(&mut self, record: &store::Record) {
+        if let Some(file) = &mut self.file
+            && let Err(err) = file.append(record)
+        {
+            tracing::error!(
+                "cannot write the session file {}: {err}",
+                file.path().display()
+            );
+        }
+    }
+
+    fn push_message(&mut self, message: Message) {
+        self.persist(&store::Record::Message {
+            message: (&message).into(),
+        });
+        self.messages.push(message);
+    }
+
+    pub fn set_mode(&mut self, agent: &Agent, slug: &str) -> Result<(), String> {
+        if mode::find(&agent.modes, slug).is_none() {
+            return Err(mode::unknown(&agent.modes, slug));
+        }
+        self.mode = slug.to_owned();
+        self.persist(&store::Record::Mode {
+            mode: slug.to_owned(),
+        });
+        agent
+            .port
+            .update(&self.id, Update::CurrentMode(slug.to_owned()));
+        Ok(())
+    }
+}
+
+/// A prompt as the frontend received it.
+#[derive(Clone, Debug, Default)]
+pub struct Prompt {
+    pub text: String,
+    /// Extra blocks (attached files, images).
+    pub attachments: Vec<UserPart>,
+    pub context: PromptContext,
+}
+
+enum Command {
+    Prompt {
+        prompt: Prompt,
+        reply: oneshot::Sender<TurnResult>,
+    },
+    SetMode {
+        mode: String,
+        reply: oneshot::Sender<Result<(), String>>,
+    },
+}
+
+/// How frontends reach a session's task.
+#[derive(Clone)]
+pub struct SessionHandle {
+    pub id: String,
+    tx: mpsc::Sender<Command>,
+    cancel: Arc<Mutex<CancellationToken>>,
+}
+
+impl SessionHandle {
+    /// Starts the task that owns `session`.
+    pub fn spawn(agent: Arc<Agent>, mut session: Session) -> SessionHandle {
+        let (tx, mut rx) = mpsc::channel::<Command>(16);
+        let cancel = Arc::new(Mutex::new(CancellationToken::new()));
+        let handle = SessionHandle {
+            id: session.id.clone(),
+            tx,
+            cancel: cancel.clone(),
+        };
+        tokio::spawn(async move {
+            while let Some(command) = rx.recv().await {
+                match command {
+                    Command::Prompt { prompt, reply } => {
+                        let token = {
+                            let mut slot = cancel.lock().unwrap_or_else(|e| e.into_inner());
+                            if slot.is_cancelled() {
+                                *slot = CancellationToken::new();
+                            }
+                            slot.clone()
+                        };
+                        let result = turn::run(&agent, &mut session, prompt, token).await;
+                        let _ = reply.send(result);
+                    }
+                    Command::SetMode { mode, reply } => {
+                        let _ = reply.send(session.set_mode(&agent, &mode));
+                    }
+                }
+            }
+        });
+        handle
+    }
+
+    /// Runs one prompt to the end of its turn.
+    pub async fn prompt(&self, prompt: Prompt) -> TurnResult {
+        let (reply, rx) = oneshot::channel();
+        let gone = TurnResult {
+            stop: Err("the session has ended".to_owned()),
+            denied: None,
+            usage: TurnUsage::default(),
+        };
+        if self
+            .tx
+            .send(Command::Prompt { prompt, reply })
+            .await
+            .is_err()
+        {
+            return gone;
+        }
+        rx.await.unwrap_or(gone)
+    }
+
+    pub async fn set_mode(&self, mode: &str) -> Result<(), String> {
+        let (reply, rx) = oneshot::channel();
+        self.tx
+            .send(Command::SetMode {
+                mode: mode.to_owned(),
+                reply,
+            })
+            .await
+            .map_err(|_| "the session has ended".to_owned())?;
+        rx.await
+            .unwrap_or_else(|_| Err("the session has ended".to_owned()))
+    }
+
+    /// Cancels the turn in progress (the stream, a running command, a pending question).
+    pub fn cancel(&self) {
+        self.cancel
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .cancel();
+    }
+}

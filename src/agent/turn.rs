@@ -1,0 +1,917 @@
+//! One turn: the prompt goes in, then model requests and tool calls alternate until the
+//! model ends the turn, a cap is hit, the provider fails, or the person cancels. Every
+//! completed message is persisted as it completes; whatever happens, the session is left
+//! valid to continue (every tool call has a result).
+
+use std::sync::Arc;
+
+use serde_json::json;
+use tokio_util::sync::CancellationToken;
+
+use super::update::{
+    NoticeLevel, ToolCall, ToolCallUpdate, ToolContent, ToolLocation, ToolStatus, UsageUpdate,
+};
+use super::{
+    Agent, Outcome, PermissionRequest, Prompt, Session, StopReason, TurnResult, TurnUsage, Update,
+    apply, compaction, instructions, mentions, mode, policy, store,
+};
+use crate::llm::{
+    AssistantPart, CompletionEvent, FinishReason, Message, Request, Target, ToolSpec, UserPart,
+};
+use crate::tools::{Action, Describe, Output, ToolCx};
+
+/// The base of every system prompt; the mode's prompt and the instructions follow.
+const SYSTEM: &str = "You are kiln, a coding agent working in the person's workspace through tools. Read before you change: look at the files involved, then make focused edits with the edit tool (exact text) or apply_patch. Run commands to check your work when it helps. Paths are relative to the workspace root. When you are done, say briefly what you changed.";
+
+pub(super) async fn run(
+    agent: &Agent,
+    session: &mut Session,
+    prompt: Prompt,
+    cancel: CancellationToken,
+) -> TurnResult {
+    let mut usage = TurnUsage::default();
+    let user = build_user_message(agent, session, &prompt).await;
+    session.audit.record("prompt", json!({ "text": prompt.text, "mode": session.mode, "model": session.target.model_ref().to_string() }));
+    session.push_message(user);
+    let (stop, denied) = loop_requests(agent, session, &cancel, &mut usage).await;
+    let stop_name = match &stop {
+        Ok(reason) => reason.as_str().to_owned(),
+        Err(_) => "error".to_owned(),
+    };
+    if let Err(message) = &stop {
+        session.audit.record("error", json!({ "message": message }));
+    }
+    session.persist(&store::Record::TurnEnd {
+        stop_reason: stop_name.clone(),
+        input_tokens: usage.input_tokens,
+        output_tokens: usage.output_tokens,
+    });
+    session.audit.record(
+        "turn_end",
+        json!({
+            "stop_reason": stop_name,
+            "denied": denied,
+            "requests": usage.requests,
+            "tool_calls": usage.tool_calls,
+            "input_tokens": usage.input_tokens,
+            "output_tokens": usage.output_tokens,
+            "cache_read_tokens": usage.cache_read_tokens,
+            "model": session.target.model_ref().to_string(),
+        }),
+    );
+    TurnResult {
+        stop,
+        denied,
+        usage,
+    }
+}
+
+/// The prompt text, the context its mentions name, and the attachments.
+async fn build_user_message(agent: &Agent, session: &Session, prompt: &Prompt) -> Message {
+    let files = agent.port.files();
+    let root = session.root.clone();
+    let text = prompt.text.clone();
+    let context = prompt.context.clone();
+    let expanded = tokio::task::spawn_blocking(move || {
+        mentions::expand(&text, &root, files.as_ref(), &context)
+    })
+    .await
+    .unwrap_or_default();
+    for unknown in &expanded.unknown {
+        agent.port.update(
+            &session.id,
+            Update::Notice {
+                level: NoticeLevel::Warning,
+                message: format!("mention not resolved: {unknown}"),
+            },
+        );
+    }
+    let mut parts = vec![UserPart::Text(prompt.text.clone())];
+    for block in expanded.blocks {
+        parts.push(UserPart::Text(block));
+    }
+    if !expanded.unknown.is_empty() {
+        parts.push(UserPart::Text(format!(
+            "(These mentions name nothing: {})",
+            expanded.unknown.join("; ")
+        )));
+    }
+    parts.extend(prompt.attachments.iter().cloned());
+    Message::User(parts)
+}
+
+async fn loop_requests(
+    agent: &Agent,
+    session: &mut Session,
+    cancel: &CancellationToken,
+    usage: &mut TurnUsage,
+) -> (Result<StopReason, String>, Option<String>) {
+    loop {
+        if usage.requests >= agent.max_turn_requests {
+            return (Ok(StopReason::MaxTurnRequests), None);
+        }
+        if cancel.is_cancelled() {
+            return (Ok(StopReason::Cancelled), None);
+        }
+        maybe_compact(agent, session, cancel).await;
+        let request = build_request(agent, session);
+        usage.requests += 1;
+        let response = stream_response(agent, session, &request, cancel, usage).await;
+        let Response {
+            parts,
+            calls,
+            finish,
+            error,
+        } = response;
+        if !parts.is_empty() {
+            session.push_message(Message::Assistant(parts));
+        }
+        if cancel.is_cancelled() {
+            answer_unrun(session, &calls, "cancelled by the person before it ran");
+            return (Ok(StopReason::Cancelled), None);
+        }
+        if let Some(error) = error {
+            answer_unrun(session, &calls, "not run: the model's answer broke off");
+            return (Err(error), None);
+        }
+        if calls.is_empty() {
+            let stop = match finish {
+                Some(FinishReason::MaxTokens) => StopReason::MaxTokens,
+                Some(FinishReason::Refusal | FinishReason::ContentFilter) => StopReason::Refusal,
+                _ => StopReason::EndTurn,
+            };
+            return (Ok(stop), None);
+        }
+        for (idx, call) in calls.iter().enumerate() {
+            usage.tool_calls += 1;
+            match run_call(agent, session, call, cancel).await {
+                CallEnd::Continue => {}
+                CallEnd::Stop(reason) => {
+                    answer_unrun(
+                        session,
+                        &calls[idx + 1..],
+                        "not run: the turn stopped at an earlier call",
+                    );
+                    return (Ok(StopReason::EndTurn), Some(reason));
+                }
+                CallEnd::Cancelled => {
+                    answer_unrun(
+                        session,
+                        &calls[idx + 1..],
+                        "cancelled by the person before it ran",
+                    );
+                    return (Ok(StopReason::Cancelled), None);
+                }
+            }
+        }
+    }
+}
+
+struct Call {
+    id: String,
+    name: String,
+    arguments: Result<serde_json::Value, String>,
+}
+
+struct Response {
+    parts: Vec<AssistantPart>,
+    calls: Vec<Call>,
+    finish: Option<FinishReason>,
+    /// The provider failed; what came before is in `parts`.
+    error: Option<String>,
+}
+
+async fn stream_response(
+    agent: &Agent,
+    session: &mut Session,
+    request: &Request,
+    cancel: &CancellationToken,
+    usage: &mut TurnUsage,
+) -> Response {
+    let mut rx = agent
+        .client
+        .stream(&session.target, request, cancel.child_token());
+    let mut text = String::new();
+    let mut reasoning = String::new();
+    let mut signature = None;
+    let mut calls: Vec<Call> = Vec::new();
+    let mut finish = None;
+    let mut error = None;
+    let mut response_usage = crate::llm::Usage::default();
+    loop {
+        let event = tokio::select! {
+            biased;
+            _ = cancel.cancelled() => break,
+            event = rx.recv() => match event { Some(e) => e, None => break },
+        };
+        match event {
+            CompletionEvent::TextDelta(delta) => {
+                text.push_str(&delta);
+                agent.port.update(&session.id, Update::AgentMessage(delta));
+            }
+            CompletionEvent::ReasoningDelta(delta) => {
+                reasoning.push_str(&delta);
+                agent.port.update(&session.id, Update::AgentThought(delta));
+            }
+            CompletionEvent::ReasoningSignature(sig) => signature = Some(sig),
+            CompletionEvent::ToolCallStart { .. } | CompletionEvent::ToolCallDelta { .. } => {}
+            CompletionEvent::ToolCallEnd {
+                id,
+                name,
+                arguments,
+                ..
+            } => {
+                let arguments = arguments.map_err(|bad| {
+                    format!(
+                        "the arguments of this {name} call were not valid JSON ({}); nothing was run. Send the call again with a JSON object that matches the tool's schema",
+                        bad.error
+                    )
+                });
+                calls.push(Call {
+                    id,
+                    name,
+                    arguments,
+                });
+            }
+            CompletionEvent::Usage(u) => response_usage.merge(u),
+            CompletionEvent::Retrying {
+                attempt,
+                wait,
+                reason,
+            } => agent.port.update(
+                &session.id,
+                Update::Notice {
+                    level: NoticeLevel::Warning,
+                    message: format!(
+                        "{reason}; retrying in {} (attempt {})",
+                        crate::llm::error::human(wait),
+                        attempt + 1
+                    ),
+                },
+            ),
+            CompletionEvent::Warning(message) => agent.port.update(
+                &session.id,
+                Update::Notice {
+                    level: NoticeLevel::Warning,
+                    message,
+                },
+            ),
+            CompletionEvent::Finish(reason) => finish = Some(reason),
+            CompletionEvent::Error(err) => error = Some(err.to_string()),
+        }
+    }
+    // What the provider said it used, for the window and the turn's totals.
+    let input = response_usage.input_tokens.unwrap_or(0);
+    let output = response_usage.output_tokens.unwrap_or(0);
+    usage.input_tokens += input;
+    usage.output_tokens += output;
+    usage.cache_read_tokens += response_usage.cache_read_tokens.unwrap_or(0);
+    let mut parts = Vec::new();
+    if !reasoning.is_empty() {
+        parts.push(AssistantPart::Reasoning {
+            text: reasoning,
+            signature,
+        });
+    }
+    if !text.is_empty() {
+        parts.push(AssistantPart::Text(text));
+    }
+    for call in &calls {
+        parts.push(AssistantPart::ToolCall {
+            id: call.id.clone(),
+            name: call.name.clone(),
+            arguments: call.arguments.clone().unwrap_or_else(|_| json!({})),
+        });
+    }
+    let n_messages = session.messages.len() + usize::from(!parts.is_empty());
+    let used = if input + output > 0 {
+        session.last_context = Some((input + output, n_messages));
+        input + output
+    } else {
+        context_tokens(session)
+    };
+    agent.port.update(
+        &session.id,
+        Update::Usage(UsageUpdate {
+            used,
+            size: session.target.model.limit.context.map(u64::from),
+            input_tokens: usage.input_tokens,
+            output_tokens: usage.output_tokens,
+            cache_read_tokens: usage.cache_read_tokens,
+        }),
+    );
+    if finish.is_none() && error.is_none() && !cancel.is_cancelled() {
+        error = Some(format!(
+            "the answer from {} ended without saying why; the partial answer is kept",
+            session.target.provider.id
+        ));
+    }
+    Response {
+        parts,
+        calls,
+        finish,
+        error,
+    }
+}
+
+/// Tokens the conversation takes: the provider's last count plus an estimate of what came
+/// after it, or an estimate of all of it.
+fn context_tokens(session: &Session) -> u64 {
+    match session.last_context {
+        Some((tokens, n)) if n <= session.messages.len() => {
+            tokens + compaction::estimate(&session.messages[n..])
+        }
+        _ => compaction::estimate(&session.messages),
+    }
+}
+
+fn input_limit(target: &Target) -> Option<u64> {
+    let limit = target.model.limit;
+    limit
+        .input
+        .map(u64::from)
+        .or_else(|| {
+            limit
+                .context
+                .map(|c| u64::from(c).saturating_sub(u64::from(limit.output.unwrap_or(0))))
+        })
+        .filter(|l| *l > 0)
+}
+
+async fn maybe_compact(agent: &Agent, session: &mut Session, cancel: &CancellationToken) {
+    let Some(limit) = input_limit(&session.target) else {
+        return;
+    };
+    let threshold = limit * u64::from(agent.config.compaction.threshold_percent.min(100)) / 100;
+    let used = context_tokens(session);
+    if used <= threshold {
+        return;
+    }
+    let Some(split) = compaction::split_point(&session.messages) else {
+        return;
+    };
+    let target = agent
+        .config
+        .small_model
+        .as_ref()
+        .and_then(|m| Target::from_config(&agent.config, m))
+        .unwrap_or_else(|| session.target.clone());
+    agent.port.update(&session.id, Update::Notice {
+        level: NoticeLevel::Info,
+        message: format!("compacting the conversation: {used} of {limit} tokens in use; summarising {split} older messages with {}", target.model_ref()),
+    });
+    let request = Request {
+        system: vec![compaction::SUMMARY_PROMPT.to_owned()],
+        messages: vec![Message::User(vec![UserPart::Text(compaction::transcript(
+            &session.messages[..split],
+        ))])],
+        ..Request::default()
+    };
+    let mut rx = agent.client.stream(&target, &request, cancel.child_token());
+    let mut summary = String::new();
+    let mut failure = None;
+    while let Some(event) =
+        tokio::select! { biased; _ = cancel.cancelled() => None, e = rx.recv() => e }
+    {
+        match event {
+            CompletionEvent::TextDelta(delta) => summary.push_str(&delta),
+            CompletionEvent::Error(err) => failure = Some(err.to_string()),
+            _ => {}
+        }
+    }
+    if cancel.is_cancelled() {
+        return;
+    }
+    if let Some(err) = failure.or_else(|| {
+        summary
+            .trim()
+            .is_empty()
+            .then(|| "the summary came back empty".to_owned())
+    }) {
+        agent.port.update(
+            &session.id,
+            Update::Notice {
+                level: NoticeLevel::Warning,
+                message: format!("compaction failed, going on with the full conversation: {err}"),
+            },
+        );
+        return;
+    }
+    session.messages.drain(..split);
+    compaction::prepend_summary(&mut session.messages, summary.trim());
+    session.persist(&store::Record::Compaction {
+        summary: summary.trim().to_owned(),
+        replaced: split,
+    });
+    session.last_context = None;
+    let after = context_tokens(session);
+    session.audit.record(
+        "compaction",
+        json!({ "replaced_messages": split, "tokens_before": used, "tokens_after": after }),
+    );
+    agent.port.update(
+        &session.id,
+        Update::Notice {
+            level: NoticeLevel::Info,
+            message: format!(
+                "compacted: {split} messages replaced by a summary; about {after} tokens now"
+            ),
+        },
+    );
+}
+
+fn build_request(agent: &Agent, session: &Session) -> Request {
+    let mode = mode::find(&agent.modes, &session.mode).or_else(|| agent.modes.first());
+    let mut system = vec![format!(
+        "{SYSTEM}\n\nWorkspace root: {}\nPlatform: {}\nDate: {}",
+        session.root.display(),
+        std::env::consts::OS,
+        &store::iso8601(store::now_ms())[..10]
+    )];
+    if let Some(mode) = mode
+        && !mode.prompt.is_empty()
+    {
+        system.push(mode.prompt.clone());
+    }
+    let rules = instructions::render(&session.root, &session.instructions);
+    if !rules.is_empty() {
+        system.push(rules);
+    }
+    let tools = if session.target.model.tool_call {
+        agent
+            .registry
+            .iter()
+            .filter(|t| mode.is_none_or(|m| m.allows(t.group())))
+            .map(|t| ToolSpec {
+                name: t.name().to_owned(),
+                description: t.description(),
+                parameters: t.schema(),
+            })
+            .collect()
+    } else {
+        Vec::new()
+    };
+    Request {
+        system,
+        messages: session.messages.clone(),
+        tools,
+        ..Request::default()
+    }
+}
+
+/// Tool results for calls that will not run, so that every call has one.
+fn answer_unrun(session: &mut Session, calls: &[Call], why: &str) {
+    for call in calls {
+        session.push_message(Message::ToolResult {
+            call_id: call.id.clone(),
+            content: why.to_owned(),
+            is_error: true,
+        });
+    }
+}
+
+enum CallEnd {
+    Continue,
+    /// A permission nobody could grant, or a plain rejection: the turn stops.
+    Stop(String),
+    Cancelled,
+}
+
+async fn run_call(
+    agent: &Agent,
+    session: &mut Session,
+    call: &Call,
+    cancel: &CancellationToken,
+) -> CallEnd {
+    let port = agent.port.clone();
+    let sid = session.id.clone();
+    let cx = tool_cx(agent, session, &call.id, cancel);
+    let arguments = match &call.arguments {
+        Ok(args) => args.clone(),
+        Err(message) => {
+            session.audit.record(
+                "tool_call",
+                json!({ "call_id": call.id, "tool": call.name, "error": "invalid JSON" }),
+            );
+            announce(
+                agent,
+                session,
+                call,
+                &call.name,
+                crate::tools::Kind::Other,
+                Vec::new(),
+                json!(null),
+            );
+            return finish(agent, session, call, Err(message.clone()));
+        }
+    };
+    let Some(tool) = agent.registry.get(&call.name) else {
+        let names: Vec<&str> = agent.registry.iter().map(|t| t.name()).collect();
+        announce(
+            agent,
+            session,
+            call,
+            &call.name,
+            crate::tools::Kind::Other,
+            Vec::new(),
+            arguments,
+        );
+        return finish(
+            agent,
+            session,
+            call,
+            Err(format!(
+                "there is no tool named {:?}; the tools are {}",
+                call.name,
+                names.join(", ")
+            )),
+        );
+    };
+    session.audit.record(
+        "tool_call",
+        json!({ "call_id": call.id, "tool": call.name, "input": arguments }),
+    );
+    let describe = match tool.describe(&arguments, &cx) {
+        Ok(d) => d,
+        Err(message) => {
+            announce(
+                agent,
+                session,
+                call,
+                tool.name(),
+                tool.kind(),
+                Vec::new(),
+                arguments,
+            );
+            return finish(agent, session, call, Err(message));
+        }
+    };
+    let locations: Vec<ToolLocation> = describe
+        .locations
+        .iter()
+        .map(|l| ToolLocation {
+            path: l.path.clone(),
+            line: l.line,
+        })
+        .collect();
+    let tool_call = announce_with(
+        agent,
+        session,
+        call,
+        &describe.title,
+        tool.kind(),
+        locations,
+        arguments.clone(),
+    );
+    let mode = mode::find(&agent.modes, &session.mode)
+        .cloned()
+        .unwrap_or_else(|| mode::builtin().remove(0));
+    let facts = policy::classify(std::slice::from_ref(&session.root), &describe.action);
+    let decision = policy::decide(
+        &session.policy,
+        &mode,
+        tool.name(),
+        tool.group(),
+        &describe.action,
+        &facts,
+    );
+    let by = if session.policy.auto {
+        "auto"
+    } else {
+        "policy"
+    };
+    let is_edit = matches!(describe.action, Action::Edit { .. });
+
+    // Edits are computed first so that the person reviews the diff, then applied.
+    let mut computed: Option<Result<Output, String>> = None;
+    match &decision {
+        policy::Decision::Deny(reason) => {
+            session.audit.record("permission", json!({ "call_id": call.id, "tool": call.name, "decision": "deny", "by": by, "reason": reason }));
+            return finish(
+                agent,
+                session,
+                call,
+                Err(format!("permission denied: {reason}")),
+            );
+        }
+        policy::Decision::Allow => {
+            session.audit.record(
+                "permission",
+                json!({ "call_id": call.id, "tool": call.name, "decision": "allow", "by": by }),
+            );
+        }
+        policy::Decision::Ask(reason) => {
+            let content = if is_edit {
+                let result = run_tool(tool, arguments.clone(), cx.clone(), cancel).await;
+                let content = match &result {
+                    Some(Ok(out)) => diff_content(out),
+                    _ => Vec::new(),
+                };
+                match result {
+                    None => return cancelled(agent, session, call),
+                    Some(Err(message)) => return finish(agent, session, call, Err(message)),
+                    Some(Ok(out)) => computed = Some(Ok(out)),
+                }
+                content
+            } else if let Action::Command { command } = &describe.action {
+                vec![ToolContent::Text(format!("$ {command}"))]
+            } else {
+                Vec::new()
+            };
+            if !content.is_empty() {
+                port.update(
+                    &sid,
+                    Update::ToolCallUpdate(ToolCallUpdate {
+                        id: call.id.clone(),
+                        content: Some(content.clone()),
+                        ..Default::default()
+                    }),
+                );
+            }
+            let request = PermissionRequest {
+                session_id: sid.clone(),
+                tool_call: tool_call.clone(),
+                content,
+                reason: reason.clone(),
+            };
+            let outcome = tokio::select! {
+                biased;
+                _ = cancel.cancelled() => Outcome::Cancelled,
+                outcome = port.request_permission(request) => outcome,
+            };
+            let (decision, feedback) = match &outcome {
+                Outcome::AllowOnce => ("allow_once", None),
+                Outcome::AllowAlways => ("allow_always", None),
+                Outcome::RejectOnce { feedback } => ("reject_once", feedback.clone()),
+                Outcome::RejectAlways { feedback } => ("reject_always", feedback.clone()),
+                Outcome::Unanswerable(why) => ("deny", Some(why.clone())),
+                Outcome::Cancelled => ("cancelled", None),
+            };
+            session.audit.record("permission", json!({ "call_id": call.id, "tool": call.name, "decision": decision, "by": if matches!(outcome, Outcome::Unanswerable(_)) { "policy" } else { "person" }, "feedback": feedback }));
+            match outcome {
+                Outcome::AllowOnce => {}
+                Outcome::AllowAlways => {
+                    session.policy.always_allow.insert(call.name.clone());
+                }
+                Outcome::Cancelled => return cancelled(agent, session, call),
+                Outcome::Unanswerable(why) => {
+                    finish(
+                        agent,
+                        session,
+                        call,
+                        Err(format!("permission denied: {why}")),
+                    );
+                    return CallEnd::Stop(format!("{}: {why}", describe.title));
+                }
+                Outcome::RejectOnce { feedback } | Outcome::RejectAlways { feedback } => {
+                    if decision == "reject_always" {
+                        session.policy.always_reject.insert(call.name.clone());
+                    }
+                    return match feedback.filter(|f| !f.trim().is_empty()) {
+                        Some(feedback) => finish(
+                            agent,
+                            session,
+                            call,
+                            Err(format!(
+                                "the person rejected this call and said: {feedback}"
+                            )),
+                        ),
+                        None => {
+                            finish(
+                                agent,
+                                session,
+                                call,
+                                Err("the person rejected this call".to_owned()),
+                            );
+                            CallEnd::Stop(format!("the person rejected {}", describe.title))
+                        }
+                    };
+                }
+            }
+        }
+    }
+    port.update(
+        &sid,
+        Update::ToolCallUpdate(ToolCallUpdate {
+            id: call.id.clone(),
+            status: Some(ToolStatus::InProgress),
+            ..Default::default()
+        }),
+    );
+    let result = match computed {
+        Some(result) => Some(result),
+        None => run_tool(tool, arguments, cx, cancel).await,
+    };
+    let Some(result) = result else {
+        return cancelled(agent, session, call);
+    };
+    let result = match result {
+        Ok(out) => apply_output(agent, session, &describe, out).await,
+        Err(message) => Err(message),
+    };
+    finish(agent, session, call, result)
+}
+
+/// Runs a tool; `None` when cancelled first.
+async fn run_tool(
+    tool: &dyn crate::tools::DynTool,
+    arguments: serde_json::Value,
+    cx: ToolCx,
+    cancel: &CancellationToken,
+) -> Option<Result<Output, String>> {
+    tokio::select! {
+        biased;
+        _ = cancel.cancelled() => None,
+        result = tool.run(arguments, cx) => if cancel.is_cancelled() { None } else { Some(result) },
+    }
+}
+
+fn diff_content(out: &Output) -> Vec<ToolContent> {
+    out.changes
+        .iter()
+        .map(|c| ToolContent::Diff {
+            path: c.path.clone(),
+            old_text: c.old_text.clone(),
+            new_text: c.new_text.clone(),
+        })
+        .collect()
+}
+
+/// Applies the output's file changes, records the plan and the command, adds nested
+/// instructions; returns what the model reads.
+async fn apply_output(
+    agent: &Agent,
+    session: &mut Session,
+    describe: &Describe,
+    mut out: Output,
+) -> Result<Output, String> {
+    let mut notes = Vec::new();
+    for change in std::mem::take(&mut out.changes) {
+        let display = crate::tools::display_path(&session.root, &change.path);
+        let stats = apply::stats(&change);
+        match agent
+            .port
+            .apply_change(change.clone(), display.clone())
+            .await
+        {
+            Ok(()) => {
+                session.audit.record("file_change", json!({ "path": display, "added": stats.added, "removed": stats.removed, "created": stats.created, "deleted": stats.deleted }));
+                notes.push(format!("{display}: +{} −{}", stats.added, stats.removed));
+                out.changes.push(change);
+            }
+            Err(err) => {
+                session
+                    .audit
+                    .record("error", json!({ "message": err, "path": display }));
+                return Err(if out.changes.is_empty() {
+                    err
+                } else {
+                    format!("{err}\n(already applied: {})", notes.join(", "))
+                });
+            }
+        }
+    }
+    if !notes.is_empty() {
+        out.text
+            .push_str(&format!("\n(applied: {})", notes.join(", ")));
+    }
+    if let Action::Command { command } = &describe.action {
+        session.audit.record(
+            "command",
+            json!({ "command": command, "exit_code": out.exit_code }),
+        );
+    }
+    if let Some(plan) = &out.plan {
+        agent.port.update(&session.id, Update::Plan(plan.clone()));
+    }
+    if let Action::Read { paths } | Action::Edit { paths } = &describe.action {
+        let mut nested = Vec::new();
+        for path in paths {
+            nested.extend(instructions::nested_for(
+                &session.root,
+                path,
+                &mut session.loaded_instructions,
+            ));
+        }
+        if !nested.is_empty() {
+            out.text.push_str("\n\n");
+            out.text
+                .push_str(&instructions::render(&session.root, &nested));
+        }
+    }
+    Ok(out)
+}
+
+fn cancelled(agent: &Agent, session: &mut Session, call: &Call) -> CallEnd {
+    agent.port.update(
+        &session.id,
+        Update::ToolCallUpdate(ToolCallUpdate {
+            id: call.id.clone(),
+            status: Some(ToolStatus::Cancelled),
+            ..Default::default()
+        }),
+    );
+    session.push_message(Message::ToolResult {
+        call_id: call.id.clone(),
+        content: "cancelled by the person".to_owned(),
+        is_error: true,
+    });
+    CallEnd::Cancelled
+}
+
+/// Records the call's result, tells the frontend, and goes on with the turn.
+fn finish(
+    agent: &Agent,
+    session: &mut Session,
+    call: &Call,
+    result: Result<Output, String>,
+) -> CallEnd {
+    let (text, is_error, content) = match result {
+        Ok(out) => {
+            let mut content = diff_content(&out);
+            if out.changes.is_empty() {
+                content.push(ToolContent::Text(out.text.clone()));
+            }
+            (out.text, out.is_error, content)
+        }
+        Err(message) => (message.clone(), true, vec![ToolContent::Text(message)]),
+    };
+    let status = if is_error {
+        ToolStatus::Failed
+    } else {
+        ToolStatus::Completed
+    };
+    agent.port.update(
+        &session.id,
+        Update::ToolCallUpdate(ToolCallUpdate {
+            id: call.id.clone(),
+            status: Some(status),
+            content: Some(content),
+            ..Default::default()
+        }),
+    );
+    let text = crate::tools::truncate_middle(&text, agent.limits.max_output_bytes);
+    session.push_message(Message::ToolResult {
+        call_id: call.id.clone(),
+        content: text,
+        is_error,
+    });
+    CallEnd::Continue
+}
+
+fn announce(
+    agent: &Agent,
+    session: &Session,
+    call: &Call,
+    title: &str,
+    kind: crate::tools::Kind,
+    locations: Vec<ToolLocation>,
+    raw_input: serde_json::Value,
+) {
+    announce_with(agent, session, call, title, kind, locations, raw_input);
+}
+
+fn announce_with(
+    agent: &Agent,
+    session: &Session,
+    call: &Call,
+    title: &str,
+    kind: crate::tools::Kind,
+    locations: Vec<ToolLocation>,
+    raw_input: serde_json::Value,
+) -> ToolCall {
+    let tool_call = ToolCall {
+        id: call.id.clone(),
+        title: title.to_owned(),
+        kind,
+        status: ToolStatus::Pending,
+        locations,
+        raw_input,
+    };
+    agent
+        .port
+        .update(&session.id, Update::ToolCall(tool_call.clone()));
+    tool_call
+}
+
+fn tool_cx(agent: &Agent, session: &Session, call_id: &str, cancel: &CancellationToken) -> ToolCx {
+    let port: Arc<dyn super::Port> = agent.port.clone();
+    let sid = session.id.clone();
+    let id = call_id.to_owned();
+    ToolCx {
+        root: session.root.clone(),
+        files: agent.port.files(),
+        cancel: cancel.child_token(),
+        progress: Arc::new(move |chunk: String| {
+            port.update(
+                &sid,
+                Update::ToolCallUpdate(ToolCallUpdate {
+                    id: id.clone(),
+                    output_chunk: Some(chunk),
+                    ..Default::default()
+                }),
+            );
+        }),
+        limits: agent.limits,
+    }
+}
