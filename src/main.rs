@@ -8,6 +8,9 @@ use kiln::frontend::cli::Format;
 use kiln::frontend::cli::diff::{ColorChoice, DiffCommand};
 use kiln::frontend::cli::doctor::DoctorCommand;
 use kiln::frontend::cli::models::ModelsCommand;
+use kiln::frontend::cli::run::RunCommand;
+use kiln::frontend::cli::sessions::{SessionsAction, SessionsCommand};
+use kiln::frontend::cli::stats::StatsCommand;
 use kiln::frontend::lsp::{self, ServeOptions};
 
 /// kiln: an AI coding agent backend that editors launch over stdio.
@@ -27,6 +30,80 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Run the agent on one task in the terminal (or CI) and print what it does.
+    ///
+    /// The answer goes to stdout, tool activity to stderr (--format json: one JSON object
+    /// per line on stdout). Edits and commands need approval: kiln asks on the terminal;
+    /// with --auto they are allowed inside the workspace; with neither (no terminal) they
+    /// are denied. Exit status: 0 done, 1 error, 2 a denied permission stopped the task,
+    /// 130 cancelled (Ctrl-C cancels cleanly, a second Ctrl-C quits).
+    ///
+    /// Examples:
+    ///   kiln run "explain src/main.rs"
+    ///   kiln run --auto "fix the failing test in @tests/parse.rs"
+    ///   kiln run --continue "now add a test for the empty case"
+    ///   git diff | kiln run --mode ask "review this change"
+    #[command(verbatim_doc_comment)]
+    Run {
+        /// The task; read from stdin when absent. Mentions: @path, @folder/, @git-changes.
+        prompt: Option<String>,
+        /// provider/model (default: config "model", else the first provider with a key,
+        /// else a local Ollama or LM Studio).
+        #[arg(short, long)]
+        model: Option<String>,
+        /// code (default), architect, ask, debug, or a mode from kiln.jsonc.
+        #[arg(long)]
+        mode: Option<String>,
+        /// The workspace root (default: the current directory).
+        #[arg(short = 'C', long, value_name = "DIR")]
+        dir: Option<PathBuf>,
+        /// Allow edits and commands inside the workspace without asking (outside: denied).
+        #[arg(long)]
+        auto: bool,
+        #[arg(long, value_enum, default_value_t = Format::Text)]
+        format: Format,
+        /// Go on with the latest session of this workspace.
+        #[arg(short, long = "continue", conflicts_with = "session")]
+        continue_last: bool,
+        /// Go on with this session (an id or its unique start; `kiln sessions list`).
+        #[arg(short, long, value_name = "ID")]
+        session: Option<String>,
+        /// Attach a file (text, or an image for models that take images). Repeatable.
+        #[arg(short = 'f', long = "file", value_name = "FILE")]
+        files: Vec<PathBuf>,
+        /// Where the audit log goes (default .kiln/logs in the workspace; '' for none).
+        #[arg(long, value_name = "DIR")]
+        log_dir: Option<PathBuf>,
+        /// Model requests one prompt may make before it stops (max_turn_requests).
+        #[arg(
+            long,
+            env = "KILN_MAX_REQUESTS",
+            default_value_t = 50,
+            value_name = "N"
+        )]
+        max_requests: u32,
+    },
+    /// List, show, export or delete the sessions stored for this workspace.
+    Sessions {
+        #[command(subcommand)]
+        action: SessionsCli,
+        /// The workspace root (default: the current directory).
+        #[arg(short = 'C', long, value_name = "DIR", global = true)]
+        dir: Option<PathBuf>,
+        #[arg(long, value_enum, default_value_t = Format::Text, global = true)]
+        format: Format,
+    },
+    /// Summarise the audit log: turns, tool calls by tool, approvals and denials, tokens.
+    Stats {
+        /// The workspace root (default: the current directory).
+        #[arg(short = 'C', long, value_name = "DIR")]
+        dir: Option<PathBuf>,
+        /// The audit log directory (default .kiln/logs in the workspace).
+        #[arg(long, value_name = "DIR")]
+        log_dir: Option<PathBuf>,
+        #[arg(long, value_enum, default_value_t = Format::Text)]
+        format: Format,
+    },
     /// Serve the Language Server Protocol over stdio (VS Code, Neovim, Helix, any LSP client).
     ///
     /// Speaks LSP 3.17 with Content-Length framing on stdin/stdout; logs go to stderr or
@@ -78,11 +155,23 @@ enum Command {
     },
 }
 
+#[derive(Subcommand)]
+enum SessionsCli {
+    /// Every session of the workspace, newest first.
+    List,
+    /// A session's conversation (tool results shortened).
+    Show { id: String },
+    /// A session in full: Markdown, or with --format json every stored record.
+    Export { id: String },
+    /// Delete a session's file.
+    Delete { id: String },
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let default_level = match cli.command {
         Command::Lsp { .. } => "info",
-        Command::Diff { .. } | Command::Models { .. } | Command::Doctor { .. } => "warn",
+        _ => "warn",
     };
     if let Err(err) = kiln::logging::init(cli.log_file.as_deref(), default_level) {
         eprintln!("kiln: {err:#}");
@@ -107,6 +196,57 @@ fn main() -> ExitCode {
             kiln::frontend::cli::models::run(ModelsCommand { refresh, format })
         }
         Command::Doctor { format } => kiln::frontend::cli::doctor::run(DoctorCommand { format }),
+        Command::Run {
+            prompt,
+            model,
+            mode,
+            dir,
+            auto,
+            format,
+            continue_last,
+            session,
+            files,
+            log_dir,
+            max_requests,
+        } => kiln::frontend::cli::run::run(RunCommand {
+            prompt,
+            model,
+            mode,
+            dir,
+            auto,
+            format,
+            continue_last,
+            session,
+            files,
+            log_dir,
+            max_requests,
+        }),
+        Command::Sessions {
+            action,
+            dir,
+            format,
+        } => {
+            let action = match action {
+                SessionsCli::List => SessionsAction::List,
+                SessionsCli::Show { id } => SessionsAction::Show(id),
+                SessionsCli::Export { id } => SessionsAction::Export(id),
+                SessionsCli::Delete { id } => SessionsAction::Delete(id),
+            };
+            kiln::frontend::cli::sessions::run(SessionsCommand {
+                action,
+                dir,
+                format,
+            })
+        }
+        Command::Stats {
+            dir,
+            log_dir,
+            format,
+        } => kiln::frontend::cli::stats::run(StatsCommand {
+            dir,
+            log_dir,
+            format,
+        }),
     };
     ExitCode::from(u8::try_from(code).unwrap_or(1))
 }

@@ -4,6 +4,9 @@
 pub mod diff;
 pub mod doctor;
 pub mod models;
+pub mod run;
+pub mod sessions;
+pub mod stats;
 
 use std::path::PathBuf;
 

@@ -3,6 +3,8 @@
 
 pub mod llm_server;
 pub mod rng;
+pub mod script;
+pub mod workspace;
 
 use std::collections::VecDeque;
 use std::io::{BufRead, BufReader, Read, Write};

@@ -1,0 +1,113 @@
+//! Session updates as ACP v1 `SessionUpdate` JSON: the one wire shape that `kiln run
+//! --format json`, `kiln/sessionUpdate` over LSP and `session/update` over ACP share.
+//! What ACP lacks rides in `_meta.kiln` (a command's streamed output) or in kiln's own
+//! `_kiln_notice` update, which ACP clients ignore as an unknown extension.
+
+use serde_json::{Value, json};
+
+use crate::agent::update::{ToolContent, ToolStatus, Update};
+use crate::tools::todo;
+
+pub fn session_update(update: &Update) -> Value {
+    let text = |kind: &str, text: &str| json!({ "sessionUpdate": kind, "content": { "type": "text", "text": text } });
+    match update {
+        Update::UserMessage(t) => text("user_message_chunk", t),
+        Update::AgentMessage(t) => text("agent_message_chunk", t),
+        Update::AgentThought(t) => text("agent_thought_chunk", t),
+        Update::ToolCall(call) => json!({
+            "sessionUpdate": "tool_call",
+            "toolCallId": call.id,
+            "title": call.title,
+            "kind": call.kind.as_str(),
+            "status": status(call.status),
+            "locations": call.locations.iter().map(|l| {
+                let mut loc = json!({ "path": l.path });
+                if let Some(line) = l.line { loc["line"] = json!(line); }
+                loc
+            }).collect::<Vec<_>>(),
+            "rawInput": call.raw_input,
+        }),
+        Update::ToolCallUpdate(up) => {
+            let mut v = json!({ "sessionUpdate": "tool_call_update", "toolCallId": up.id });
+            if let Some(s) = up.status {
+                v["status"] = json!(status(s));
+                if s == ToolStatus::Cancelled {
+                    v["_meta"] = json!({ "kiln": { "cancelled": true } });
+                }
+            }
+            if let Some(title) = &up.title {
+                v["title"] = json!(title);
+            }
+            if let Some(content) = &up.content {
+                v["content"] = json!(content.iter().map(tool_content).collect::<Vec<_>>());
+            }
+            if let Some(chunk) = &up.output_chunk {
+                v["_meta"] = json!({ "kiln": { "outputChunk": chunk } });
+            }
+            v
+        }
+        Update::Plan(items) => json!({
+            "sessionUpdate": "plan",
+            "entries": items.iter().map(plan_entry).collect::<Vec<_>>(),
+        }),
+        Update::Usage(u) => json!({
+            "sessionUpdate": "usage_update",
+            "used": u.used,
+            "size": u.size,
+            "_meta": { "kiln": {
+                "inputTokens": u.input_tokens,
+                "outputTokens": u.output_tokens,
+                "cacheReadTokens": u.cache_read_tokens,
+            } },
+        }),
+        Update::CurrentMode(mode) => {
+            json!({ "sessionUpdate": "current_mode_update", "currentModeId": mode })
+        }
+        Update::Notice { level, message } => json!({
+            "sessionUpdate": "_kiln_notice",
+            "level": level.as_str(),
+            "message": message,
+        }),
+    }
+}
+
+/// ACP has no `cancelled` tool status: a cancelled call is `failed` (with `_meta`).
+fn status(s: ToolStatus) -> &'static str {
+    match s {
+        ToolStatus::Cancelled => "failed",
+        other => other.as_str(),
+    }
+}
+
+pub fn tool_content(content: &ToolContent) -> Value {
+    match content {
+        ToolContent::Text(text) => {
+            json!({ "type": "content", "content": { "type": "text", "text": text } })
+        }
+        ToolContent::Diff {
+            path,
+            old_text,
+            new_text,
+        } => json!({
+            "type": "diff",
+            "path": path,
+            "oldText": old_text,
+            "newText": new_text.clone().unwrap_or_default(),
+            "_meta": { "kiln": { "deleted": new_text.is_none() } },
+        }),
+    }
+}
+
+fn plan_entry(item: &todo::Item) -> Value {
+    let status = match item.status {
+        todo::Status::Pending => "pending",
+        todo::Status::InProgress => "in_progress",
+        todo::Status::Completed => "completed",
+    };
+    let priority = match item.priority {
+        todo::Priority::High => "high",
+        todo::Priority::Medium => "medium",
+        todo::Priority::Low => "low",
+    };
+    json!({ "content": item.content, "status": status, "priority": priority })
+}

@@ -1,0 +1,744 @@
+//! `kiln run` end to end: the real binary in a scratch workspace, its provider a scripted
+//! server on 127.0.0.1 that streams OpenAI-compatible replies. Each test asserts what the
+//! person would check: the files at the end, the updates in order, the audit log, the
+//! exit status, and what kiln sent back to the model.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+use crate::support::llm_server::{End, Recorded, Reply, ScriptedServer};
+use crate::support::script::{self, call, raw_call};
+use crate::support::workspace;
+
+const KEY: &str = "sk-test-never-printed-4242";
+
+struct Setup {
+    /// Runs the scripted server.
+    _rt: tokio::runtime::Runtime,
+    dir: tempfile::TempDir,
+    server: ScriptedServer,
+}
+
+impl Setup {
+    fn new(fixture: &str, replies: Vec<Reply>) -> Setup {
+        let rt = tokio::runtime::Runtime::new().unwrap();
+        let server = rt.block_on(ScriptedServer::start(replies));
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("project")).unwrap();
+        workspace::write(&dir.path().join("project"), fixture);
+        Setup {
+            _rt: rt,
+            dir,
+            server,
+        }
+    }
+
+    fn project(&self) -> PathBuf {
+        self.dir.path().join("project")
+    }
+
+    fn command(&self, args: &[&str]) -> Command {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_kiln"));
+        cmd.args(args)
+            .current_dir(self.project())
+            .env_clear()
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            .env("HOME", self.dir.path().join("home"))
+            .env("XDG_CONFIG_HOME", self.dir.path().join("config"))
+            .env("KILN_DATA_DIR", self.dir.path().join("data"))
+            .env("KILN_ENDPOINT", self.server.base_url())
+            .env("KILN_MODEL", "scripted-coder")
+            .env("KILN_API_KEY", KEY)
+            .stdin(Stdio::null());
+        cmd
+    }
+
+    fn run(&self, args: &[&str]) -> Output {
+        let out = self.command(args).output().unwrap();
+        let all = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(!all.contains(KEY), "the API key was printed:\n{all}");
+        out
+    }
+
+    fn requests(&self) -> Vec<Value> {
+        self.server
+            .requests()
+            .iter()
+            .filter(|r| r.path.ends_with("/chat/completions"))
+            .map(Recorded::json)
+            .collect()
+    }
+
+    fn audit(&self) -> Vec<Value> {
+        let dir = self.project().join(".kiln/logs");
+        let mut out = Vec::new();
+        for entry in std::fs::read_dir(&dir).unwrap().flatten() {
+            if entry.path().extension().is_some_and(|e| e == "jsonl") {
+                let text = std::fs::read_to_string(entry.path()).unwrap();
+                out.extend(
+                    text.lines()
+                        .map(|l| serde_json::from_str::<Value>(l).unwrap()),
+                );
+            }
+        }
+        out
+    }
+}
+
+fn json_lines(out: &Output) -> Vec<Value> {
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+        .collect()
+}
+
+fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+/// `(sessionUpdate, toolCallId/status)` of each update, for order checks; text chunks
+/// are merged.
+fn shape(lines: &[Value]) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for line in lines {
+        let kind = line["type"].as_str().unwrap();
+        if kind != "session_update" {
+            out.push(kind.to_owned());
+            continue;
+        }
+        let u = &line["update"];
+        let name = u["sessionUpdate"].as_str().unwrap();
+        let entry = match name {
+            "tool_call" => format!(
+                "tool_call {} {}",
+                u["toolCallId"].as_str().unwrap(),
+                u["kind"].as_str().unwrap()
+            ),
+            "tool_call_update" => match u["status"].as_str() {
+                Some(status) => format!("update {} {status}", u["toolCallId"].as_str().unwrap()),
+                None if u["_meta"]["kiln"]["outputChunk"].is_string() => {
+                    format!("output {}", u["toolCallId"].as_str().unwrap())
+                }
+                None => format!("content {}", u["toolCallId"].as_str().unwrap()),
+            },
+            other => other.to_owned(),
+        };
+        if out.last() != Some(&entry) {
+            out.push(entry);
+        }
+    }
+    out
+}
+
+/// The tool results kiln sent in a request, by call id.
+fn tool_results(request: &Value) -> Vec<(String, String)> {
+    request["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|m| m["role"] == "tool")
+        .map(|m| {
+            (
+                m["tool_call_id"].as_str().unwrap().to_owned(),
+                m["content"].as_str().unwrap_or_default().to_owned(),
+            )
+        })
+        .collect()
+}
+
+const PROJECT: &str = r#"//- /src/lib.rs
+pub fn total(items: &[u32]) -> u32 {
+    items.iter().sum()
+}
+//- /src/report.rs
+use crate::total;
+
+pub fn report(items: &[u32]) -> String {
+    format!("total = {}", total(items))
+}
+//- /README.md
+A tiny crate.
+"#;
+
+#[test]
+fn a_task_reads_greps_edits_two_files_and_runs_a_command() {
+    let s = Setup::new(
+        PROJECT,
+        vec![
+            script::tools(&[
+                call("c1", "read", json!({ "path": "src/lib.rs" })),
+                call("c2", "grep", json!({ "pattern": "total\\(" })),
+            ]),
+            script::tools(&[
+                call(
+                    "c3",
+                    "edit",
+                    json!({ "path": "src/lib.rs", "old_string": "pub fn total(", "new_string": "pub fn sum_all(" }),
+                ),
+                call(
+                    "c4",
+                    "edit",
+                    json!({ "path": "src/report.rs", "old_string": "use crate::total;", "new_string": "use crate::sum_all;", "replace_all": false }),
+                ),
+            ]),
+            script::tools(&[call(
+                "c5",
+                "bash",
+                json!({ "command": "grep -c sum_all src/lib.rs src/report.rs; sed -i 's/total(items)/sum_all(items)/' src/report.rs", "description": "check the rename" }),
+            )]),
+            script::text("Renamed `total` to `sum_all` in both files."),
+        ],
+    );
+    let out = s.run(&[
+        "run",
+        "--auto",
+        "--format",
+        "json",
+        "rename total to sum_all",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let lines = json_lines(&out);
+    assert_eq!(
+        shape(&lines),
+        [
+            "session",
+            "usage_update",
+            "tool_call c1 read",
+            "update c1 in_progress",
+            "update c1 completed",
+            "tool_call c2 search",
+            "update c2 in_progress",
+            "update c2 completed",
+            "usage_update",
+            "tool_call c3 edit",
+            "update c3 in_progress",
+            "update c3 completed",
+            "tool_call c4 edit",
+            "update c4 in_progress",
+            "update c4 completed",
+            "usage_update",
+            "tool_call c5 execute",
+            "update c5 in_progress",
+            "output c5",
+            "update c5 completed",
+            "agent_message_chunk",
+            "usage_update",
+            "result",
+        ]
+    );
+    let result = lines.last().unwrap();
+    assert_eq!(result["stopReason"], "end_turn");
+    assert_eq!(result["usage"]["requests"], 4);
+    assert_eq!(result["usage"]["toolCalls"], 5);
+
+    insta::assert_snapshot!("agent-run-files", workspace::read(&s.project()));
+
+    // What went back to the model: the file's numbered lines, the grep hits, the command.
+    let requests = s.requests();
+    assert_eq!(requests.len(), 4);
+    let result_of = |request: &Value, id: &str| {
+        tool_results(request)
+            .into_iter()
+            .find(|(call, _)| call == id)
+            .unwrap_or_else(|| panic!("no result for {id}"))
+            .1
+    };
+    let second = [result_of(&requests[1], "c1"), result_of(&requests[1], "c2")];
+    assert!(
+        second[0].contains("   1│pub fn total(items: &[u32]) -> u32 {"),
+        "{}",
+        second[0]
+    );
+    assert!(
+        second[1].contains("src/report.rs") && second[1].contains("src/lib.rs"),
+        "{}",
+        second[1]
+    );
+    let third = result_of(&requests[2], "c3");
+    assert!(third.contains("src/lib.rs: +1 −1"), "{third}");
+    let fourth = result_of(&requests[3], "c5");
+    assert!(
+        fourth.contains("src/lib.rs:1") && fourth.contains("src/report.rs:1"),
+        "{fourth}"
+    );
+    assert_eq!(requests[0]["tools"].as_array().unwrap().len(), 9);
+    assert!(
+        requests[0]["messages"][0]["content"]
+            .as_str()
+            .unwrap()
+            .contains("code mode")
+    );
+
+    // The audit log has every step, in order.
+    let events: Vec<String> = s
+        .audit()
+        .iter()
+        .map(|e| match e["event"].as_str().unwrap() {
+            "tool_call" => format!("tool_call {}", e["tool"].as_str().unwrap()),
+            "permission" => format!(
+                "permission {} {}",
+                e["decision"].as_str().unwrap(),
+                e["by"].as_str().unwrap()
+            ),
+            "file_change" => format!(
+                "file_change {} +{} -{}",
+                e["path"].as_str().unwrap(),
+                e["added"],
+                e["removed"]
+            ),
+            "command" => format!("command exit {}", e["exit_code"]),
+            other => other.to_owned(),
+        })
+        .collect();
+    assert_eq!(
+        events,
+        [
+            "prompt",
+            "tool_call read",
+            "permission allow auto",
+            "tool_call grep",
+            "permission allow auto",
+            "tool_call edit",
+            "permission allow auto",
+            "file_change src/lib.rs +1 -1",
+            "tool_call edit",
+            "permission allow auto",
+            "file_change src/report.rs +1 -1",
+            "tool_call bash",
+            "permission allow auto",
+            "command exit 0",
+            "turn_end",
+        ]
+    );
+
+    let stats = s.run(&["stats", "--format", "json"]);
+    let stats: Value = serde_json::from_slice(&stats.stdout).unwrap();
+    assert_eq!(
+        stats["toolCalls"],
+        json!({ "bash": 1, "edit": 2, "grep": 1, "read": 1 })
+    );
+    assert_eq!(stats["fileChanges"]["count"], 2);
+    assert_eq!(stats["turns"], json!({ "end_turn": 1 }));
+}
+
+#[test]
+fn without_a_terminal_or_auto_an_edit_is_denied_and_nothing_changes() {
+    let s = Setup::new(
+        PROJECT,
+        vec![script::tools(&[call(
+            "c1",
+            "edit",
+            json!({ "path": "src/lib.rs", "old_string": "total", "new_string": "sum" }),
+        )])],
+    );
+    let before = workspace::read(&s.project());
+    let out = s.run(&["run", "fix it"]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(err.contains("rerun with --auto"), "{err}");
+    assert_eq!(workspace::read(&s.project()), before);
+    assert_eq!(s.requests().len(), 1, "the turn stops at the denial");
+}
+
+#[test]
+fn invalid_tool_json_is_told_to_the_model_which_recovers() {
+    let s = Setup::new(
+        "//- /notes.txt\nalpha\nbeta\n",
+        vec![
+            script::tools(&[raw_call(
+                "bad",
+                "edit",
+                r#"{"path": "notes.txt", "old_string": "beta", "new_string": "gam"#,
+            )]),
+            script::tools(&[call(
+                "good",
+                "edit",
+                json!({ "path": "notes.txt", "old_string": "beta", "new_string": "gamma" }),
+            )]),
+            script::text("Fixed."),
+        ],
+    );
+    let out = s.run(&["run", "--auto", "--format", "json", "rename beta"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(
+        std::fs::read_to_string(s.project().join("notes.txt")).unwrap(),
+        "alpha\ngamma\n"
+    );
+    let shapes = shape(&json_lines(&out));
+    assert!(
+        shapes.contains(&"update bad failed".to_owned()),
+        "{shapes:?}"
+    );
+    let requests = s.requests();
+    let results = tool_results(&requests[1]);
+    assert_eq!(results[0].0, "bad");
+    assert!(results[0].1.contains("not valid JSON"), "{}", results[0].1);
+}
+
+#[test]
+fn architect_mode_may_edit_markdown_but_not_code() {
+    let s = Setup::new(
+        PROJECT,
+        vec![
+            script::tools(&[call(
+                "c1",
+                "edit",
+                json!({ "path": "src/lib.rs", "old_string": "total", "new_string": "sum" }),
+            )]),
+            script::tools(&[call(
+                "c2",
+                "write",
+                json!({ "path": "docs/plan.md", "content": "# Plan\n\nRename total.\n" }),
+            )]),
+            script::text("Wrote the plan."),
+        ],
+    );
+    let before_lib = std::fs::read_to_string(s.project().join("src/lib.rs")).unwrap();
+    let out = s.run(&[
+        "run",
+        "--auto",
+        "--mode",
+        "architect",
+        "--format",
+        "json",
+        "plan the rename",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(
+        std::fs::read_to_string(s.project().join("src/lib.rs")).unwrap(),
+        before_lib
+    );
+    assert_eq!(
+        std::fs::read_to_string(s.project().join("docs/plan.md")).unwrap(),
+        "# Plan\n\nRename total.\n"
+    );
+    let requests = s.requests();
+    let denied = &tool_results(&requests[1])[0].1;
+    assert!(
+        denied.contains("architect mode may only edit files matching"),
+        "{denied}"
+    );
+    let tools: Vec<&str> = requests[0]["tools"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["function"]["name"].as_str().unwrap())
+        .collect();
+    assert!(
+        !tools.contains(&"bash"),
+        "architect has no command tools: {tools:?}"
+    );
+}
+
+#[test]
+fn compaction_summarises_older_messages_when_the_window_fills() {
+    let big: String = (0..400)
+        .map(|i| format!("line {i} of a long file with words in it\n"))
+        .collect();
+    let s = Setup::new(
+        &format!(
+            "//- /big.txt\n{big}//- /kiln.jsonc\n{{ \"compaction\": {{ \"threshold_percent\": 50 }}, \"provider\": {{ \"custom\": {{ \"models\": {{ \"scripted-coder\": {{ \"limit\": {{ \"context\": 8000, \"output\": 1000 }} }} }} }} }} }}\n"
+        ),
+        vec![
+            script::tools_no_usage(&[call("c1", "read", json!({ "path": "big.txt" }))]),
+            script::tools_no_usage(&[call("c2", "list", json!({}))]),
+            script::text_no_usage("SUMMARY: the person asked to study big.txt; it was read."),
+            script::text_no_usage("Done."),
+        ],
+    );
+    let out = s.run(&["run", "--auto", "--format", "json", "study big.txt"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let lines = json_lines(&out);
+    let notices: Vec<&str> = lines
+        .iter()
+        .filter(|l| l["update"]["sessionUpdate"] == "_kiln_notice")
+        .map(|l| l["update"]["message"].as_str().unwrap())
+        .collect();
+    assert!(
+        notices
+            .iter()
+            .any(|n| n.starts_with("compacting the conversation")),
+        "{notices:?}"
+    );
+    let requests = s.requests();
+    assert_eq!(requests.len(), 4);
+    let summary_request = requests[2]["messages"].to_string();
+    assert!(
+        summary_request.contains("line 399 of a long file"),
+        "the summariser sees the old messages"
+    );
+    let after = &requests[3];
+    let text = after["messages"].to_string();
+    assert!(
+        text.contains("[Summary of the earlier conversation]")
+            && text.contains("SUMMARY: the person asked"),
+        "{text}"
+    );
+    assert!(
+        !text.contains("line 399 of a long file"),
+        "the big read was replaced by the summary"
+    );
+    // The kept part is valid: the last call still has its result.
+    assert_eq!(
+        tool_results(after)
+            .iter()
+            .map(|r| r.0.as_str())
+            .collect::<Vec<_>>(),
+        ["c2"]
+    );
+}
+
+/// Reads the child's stdout until a line satisfies `pred` (bounded by a deadline).
+fn wait_for_line(child: &mut Child, pred: impl Fn(&Value) -> bool) -> Vec<Value> {
+    let stdout = child.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                return;
+            }
+        }
+    });
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let mut seen = Vec::new();
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let line = rx
+            .recv_timeout(left)
+            .unwrap_or_else(|_| panic!("timed out; saw {seen:?}"));
+        let value: Value = serde_json::from_str(&line).unwrap();
+        let done = pred(&value);
+        seen.push(value);
+        if done {
+            // Keep draining in the background so the child never blocks on a full pipe.
+            std::thread::spawn(move || while rx.recv().is_ok() {});
+            return seen;
+        }
+    }
+}
+
+fn pid_alive(pid: i32) -> bool {
+    unsafe { libc::kill(pid, 0) == 0 }
+}
+
+fn wait_gone(pid: i32) -> bool {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while Instant::now() < deadline {
+        if !pid_alive(pid) {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    false
+}
+
+fn wait_file(path: &Path) -> String {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        if let Ok(text) = std::fs::read_to_string(path)
+            && text.ends_with('\n')
+        {
+            return text;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{} never appeared",
+            path.display()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn ctrl_c_mid_command_kills_it_and_the_session_goes_on() {
+    let s = Setup::new(
+        "//- /a.txt\na\n",
+        vec![
+            script::tools(&[call(
+                "c1",
+                "bash",
+                json!({ "command": "echo $$ > pid.txt; echo started; sleep 30; echo never > after.txt" }),
+            )]),
+            script::text("Picking up where we left off."),
+        ],
+    );
+    let mut child = s
+        .command(&["run", "--auto", "--format", "json", "run the slow thing"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_for_line(&mut child, |v| {
+        v["update"]["_meta"]["kiln"]["outputChunk"]
+            .as_str()
+            .is_some_and(|c| c.contains("started"))
+    });
+    let pid: i32 = wait_file(&s.project().join("pid.txt"))
+        .trim()
+        .parse()
+        .unwrap();
+    let started = Instant::now();
+    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(130));
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "cancel took {:?}",
+        started.elapsed()
+    );
+    assert!(
+        wait_gone(pid),
+        "the command's shell {pid} outlived the cancel"
+    );
+    assert!(!s.project().join("after.txt").exists());
+
+    let out = s.run(&["run", "--continue", "--auto", "--format", "json", "go on"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let lines = json_lines(&out);
+    assert_eq!(lines[0]["resumed"], true);
+    let last = s.requests().pop().unwrap();
+    let results = tool_results(&last);
+    assert_eq!(results.len(), 1);
+    assert!(
+        results[0].1.contains("cancelled by the person"),
+        "{results:?}"
+    );
+    let users: Vec<String> = last["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|m| m["role"] == "user")
+        .map(|m| m["content"].to_string())
+        .collect();
+    assert!(
+        users[0].contains("run the slow thing") && users[1].contains("go on"),
+        "{users:?}"
+    );
+}
+
+#[test]
+fn kill_9_mid_turn_then_continue_loads_the_session_intact() {
+    let s = Setup::new(
+        "//- /a.txt\na\n",
+        vec![
+            script::tools(&[call("r1", "read", json!({ "path": "a.txt" }))]),
+            script::tools(&[call(
+                "c1",
+                "bash",
+                json!({ "command": "echo $$ > pid.txt; echo started; sleep 30" }),
+            )]),
+            script::text("Resumed."),
+        ],
+    );
+    let mut child = s
+        .command(&["run", "--auto", "--format", "json", "first task"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_for_line(&mut child, |v| {
+        v["update"]["_meta"]["kiln"]["outputChunk"]
+            .as_str()
+            .is_some_and(|c| c.contains("started"))
+    });
+    let pid: i32 = wait_file(&s.project().join("pid.txt"))
+        .trim()
+        .parse()
+        .unwrap();
+    child.kill().unwrap();
+    child.wait().unwrap();
+    unsafe { libc::killpg(pid, libc::SIGKILL) };
+
+    let out = s.run(&[
+        "run",
+        "--continue",
+        "--auto",
+        "--format",
+        "json",
+        "second task",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let last = s.requests().pop().unwrap();
+    let results = tool_results(&last);
+    assert_eq!(results.len(), 2, "{results:?}");
+    assert!(
+        results[0].1.contains("│a"),
+        "the completed read survived: {results:?}"
+    );
+    assert!(results[1].1.contains("cut off"), "{results:?}");
+
+    let list = s.run(&["sessions", "list", "--format", "json"]);
+    let list: Value = serde_json::from_slice(&list.stdout).unwrap();
+    let sessions = list["sessions"].as_array().unwrap();
+    assert_eq!(sessions.len(), 1);
+    assert_eq!(sessions[0]["title"], "first task");
+    let id = sessions[0]["id"].as_str().unwrap();
+    let shown = s.run(&["sessions", "show", &id[..12]]);
+    let text = String::from_utf8_lossy(&shown.stdout);
+    assert!(
+        text.contains("## You\n\nfirst task") && text.contains("Resumed."),
+        "{text}"
+    );
+    let deleted = s.run(&["sessions", "delete", id]);
+    assert_eq!(deleted.status.code(), Some(0));
+    let list = s.run(&["sessions", "list", "--format", "json"]);
+    assert_eq!(
+        serde_json::from_slice::<Value>(&list.stdout).unwrap()["sessions"],
+        json!([])
+    );
+}
+
+#[test]
+fn with_no_model_anywhere_kiln_says_how_to_get_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_kiln"))
+        .args(["run", "hello"])
+        .current_dir(dir.path())
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("HOME", dir.path())
+        .env("KILN_DATA_DIR", dir.path().join("data"))
+        .env("KILN_CONFIG_CONTENT", r#"{ "provider": { "ollama": { "options": { "baseURL": "http://127.0.0.1:9/v1" } }, "lmstudio": { "options": { "baseURL": "http://127.0.0.1:9/v1" } } } }"#)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr(&out);
+    assert!(
+        err.contains("kiln found no model")
+            && err.contains("ANTHROPIC_API_KEY")
+            && err.contains("ollama"),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_provider_failure_mid_answer_keeps_the_partial_text_and_exits_1() {
+    let s = Setup::new(
+        "//- /a.txt\na\n",
+        vec![
+            Reply::sse_bytes(script::body("I will start by", &[], None).as_bytes(), 40)
+                .truncated(8)
+                .ending(End::Cut),
+        ],
+    );
+    let out = s.run(&["run", "--format", "json", "do it"]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let lines = json_lines(&out);
+    let result = lines.last().unwrap();
+    assert!(
+        result["error"]
+            .as_str()
+            .unwrap()
+            .contains("partial answer is kept"),
+        "{result}"
+    );
+}
