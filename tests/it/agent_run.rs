@@ -742,3 +742,256 @@ fn a_provider_failure_mid_answer_keeps_the_partial_text_and_exits_1() {
         "{result}"
     );
 }
+
+#[test]
+fn instructions_and_mentions_reach_the_model() {
+    let s = Setup::new(
+        r#"//- /AGENTS.md
+Always run the tests before saying you are done.
+//- /.kiln/rules/style.md
+Prefer short names.
+//- /sub/AGENTS.md
+Files in sub/ are generated: do not edit them.
+//- /sub/x.txt
+generated
+//- /src/lib.rs
+pub fn one() -> u32 { 1 }
+//- /docs/guide.md
+# Guide
+"#,
+        vec![
+            script::tools(&[call("c1", "read", json!({ "path": "sub/x.txt" }))]),
+            script::text("Read it."),
+        ],
+    );
+    let git = |args: &[&str]| {
+        let ok = Command::new("git")
+            .args(args)
+            .current_dir(s.project())
+            .env("GIT_AUTHOR_NAME", "t")
+            .env("GIT_AUTHOR_EMAIL", "t@t")
+            .env("GIT_COMMITTER_NAME", "t")
+            .env("GIT_COMMITTER_EMAIL", "t@t")
+            .output()
+            .unwrap();
+        assert!(ok.status.success(), "git {args:?}: {ok:?}");
+    };
+    git(&["init", "-q"]);
+    git(&["add", "."]);
+    git(&["commit", "-qm", "init", "--no-gpg-sign"]);
+    std::fs::write(
+        s.project().join("src/lib.rs"),
+        "pub fn one() -> u32 { 2 }\n",
+    )
+    .unwrap();
+
+    let out = s.run(&[
+        "run",
+        "--format",
+        "json",
+        "look at @src/lib.rs, @docs/ and @git-changes; also @nope.rs",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let requests = s.requests();
+    let system = requests[0]["messages"][0]["content"].to_string();
+    assert!(
+        system.contains("Always run the tests") && system.contains("Prefer short names"),
+        "{system}"
+    );
+    assert!(
+        !system.contains("generated: do not edit"),
+        "nested AGENTS.md waits until sub/ is touched"
+    );
+    let user = requests[0]["messages"][1]["content"].to_string();
+    assert!(
+        user.contains(r#"<file path=\"src/lib.rs\">"#) && user.contains("{ 2 }"),
+        "{user}"
+    );
+    assert!(
+        user.contains(r#"<folder path=\"docs\">"#) && user.contains("guide.md"),
+        "{user}"
+    );
+    assert!(
+        user.contains("<git-changes>") && user.contains("-pub fn one() -> u32 { 1 }"),
+        "{user}"
+    );
+    assert!(user.contains("@nope.rs: no such file or folder"), "{user}");
+    let notices: Vec<String> = json_lines(&out)
+        .iter()
+        .filter(|l| l["update"]["sessionUpdate"] == "_kiln_notice")
+        .map(|l| l["update"]["message"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(
+        notices,
+        ["mention not resolved: @nope.rs: no such file or folder"]
+    );
+    let read = tool_results(&requests[1]);
+    assert!(
+        read[0].1.contains("Files in sub/ are generated"),
+        "{read:?}"
+    );
+
+    let doctor = s.run(&["doctor", "--format", "json"]);
+    let doctor: Value = serde_json::from_slice(&doctor.stdout).unwrap();
+    assert_eq!(
+        doctor["instructions"],
+        json!(["AGENTS.md", ".kiln/rules/style.md"])
+    );
+    assert_eq!(
+        doctor["modes"],
+        json!(["code", "architect", "ask", "debug"])
+    );
+}
+
+#[test]
+fn on_a_terminal_kiln_asks_and_the_answer_decides() {
+    let s = Setup::new(
+        "//- /a.txt\nold\n",
+        vec![
+            script::tools(&[call(
+                "c1",
+                "edit",
+                json!({ "path": "a.txt", "old_string": "old", "new_string": "new" }),
+            )]),
+            script::tools(&[call(
+                "c2",
+                "bash",
+                json!({ "command": "echo should-not-run > ran.txt" }),
+            )]),
+            script::text("Edited; you did not want the command."),
+        ],
+    );
+    let kiln = env!("CARGO_BIN_EXE_kiln");
+    let mut child = s.command(&[]).spawn_script(kiln, &["run", "fix a.txt"]);
+    use std::io::Write as _;
+    let mut stdin = child.stdin.take().unwrap();
+    let mut output = String::new();
+    let mut stdout = child.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel::<String>();
+    std::thread::spawn(move || {
+        let mut buf = [0u8; 4096];
+        while let Ok(n) = std::io::Read::read(&mut stdout, &mut buf) {
+            if n == 0
+                || tx
+                    .send(String::from_utf8_lossy(&buf[..n]).into_owned())
+                    .is_err()
+            {
+                return;
+            }
+        }
+    });
+    let mut answers = ["y\n", "n do not run commands\n"].into_iter();
+    let mut asked = 0;
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while let Ok(piece) = rx.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
+        output.push_str(&piece);
+        while output.matches("? allow").count() > asked {
+            asked += 1;
+            stdin.write_all(answers.next().unwrap().as_bytes()).unwrap();
+            stdin.flush().unwrap();
+        }
+    }
+    let status = child.wait().unwrap();
+    drop(stdin);
+    assert_eq!(status.code(), Some(0), "{output}");
+    assert_eq!(asked, 2, "{output}");
+    let plain = strip_ansi(&output);
+    assert!(
+        plain.contains("-old") && plain.contains("+new"),
+        "the diff is shown before asking: {output}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(s.project().join("a.txt")).unwrap(),
+        "new\n"
+    );
+    assert!(!s.project().join("ran.txt").exists());
+    let last = s.requests().pop().unwrap();
+    let results = tool_results(&last);
+    assert!(
+        results[1]
+            .1
+            .contains("the person rejected this call and said: do not run commands"),
+        "{results:?}"
+    );
+}
+
+fn strip_ansi(text: &str) -> String {
+    let mut out = String::new();
+    let mut chars = text.chars();
+    while let Some(c) = chars.next() {
+        if c == '\x1b' {
+            for c in chars.by_ref() {
+                if c.is_ascii_alphabetic() {
+                    break;
+                }
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+trait SpawnScript {
+    /// Runs `program args` under `script`, so that it gets a pseudo-terminal.
+    fn spawn_script(&mut self, program: &str, args: &[&str]) -> Child;
+}
+
+impl SpawnScript for Command {
+    fn spawn_script(&mut self, program: &str, args: &[&str]) -> Child {
+        let quoted: Vec<String> = std::iter::once(program)
+            .chain(args.iter().copied())
+            .map(|a| format!("'{}'", a.replace('\'', r"'\''")))
+            .collect();
+        let mut cmd = Command::new("script");
+        cmd.args(["-qfec", &quoted.join(" "), "/dev/null"]);
+        cmd.env_clear();
+        for (k, v) in self.get_envs() {
+            if let Some(v) = v {
+                cmd.env(k, v);
+            }
+        }
+        cmd.current_dir(self.get_current_dir().unwrap())
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap()
+    }
+}
+
+#[test]
+fn a_mode_switch_on_continue_applies_to_the_next_turn() {
+    let s = Setup::new(
+        PROJECT,
+        vec![
+            script::text("Hello."),
+            script::tools(&[call("c1", "bash", json!({ "command": "touch ran.txt" }))]),
+            script::text("I cannot run commands in ask mode."),
+        ],
+    );
+    assert_eq!(s.run(&["run", "--auto", "hi"]).status.code(), Some(0));
+    let out = s.run(&[
+        "run",
+        "--auto",
+        "--continue",
+        "--mode",
+        "ask",
+        "--format",
+        "json",
+        "run touch",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(json_lines(&out)[0]["mode"], "ask");
+    assert!(!s.project().join("ran.txt").exists());
+    let requests = s.requests();
+    let denied = &tool_results(&requests[2])[0].1;
+    assert!(
+        denied.contains("the ask mode does not allow command tools"),
+        "{denied}"
+    );
+    let list = s.run(&["sessions", "list", "--format", "json"]);
+    let list: Value = serde_json::from_slice(&list.stdout).unwrap();
+    assert_eq!(list["sessions"][0]["mode"], "ask");
+    assert_eq!(list["sessions"][0]["turns"], 2);
+}

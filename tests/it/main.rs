@@ -15,3 +15,4 @@ mod lsp_sync;
 mod lsp_watch;
 mod real_clients;
 mod rope_random;
+mod tools;

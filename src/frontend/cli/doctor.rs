@@ -28,6 +28,12 @@ struct DoctorOutput {
     diagnostics: Vec<DiagnosticRow>,
     model: ModelCheck,
     providers: Vec<ProviderCheck>,
+    /// Instruction files the agent reads (AGENTS.md, rules folders, `instructions`).
+    instructions: Vec<String>,
+    /// Modes available (built in and from config).
+    modes: Vec<String>,
+    /// Problems with the `mode` and `instructions` sections.
+    agent_problems: Vec<String>,
     ok: bool,
 }
 
@@ -135,7 +141,20 @@ pub fn run(cmd: DoctorCommand) -> i32 {
             .any(|p| p.id == r.target.provider.id && p.status == "ok"),
         Err(_) => false,
     };
+    let (instructions, mut agent_problems) = crate::agent::instructions::collect(
+        &workspace,
+        config::global_dir().as_deref(),
+        &loaded.config,
+    );
+    let (modes, mode_problems) = crate::agent::mode::from_config(&loaded.config);
+    agent_problems.extend(mode_problems);
     let output = DoctorOutput {
+        instructions: instructions
+            .iter()
+            .map(|i| crate::tools::display_path(&workspace, &i.path))
+            .collect(),
+        modes: modes.iter().map(|m| m.slug.clone()).collect(),
+        agent_problems,
         version: env!("CARGO_PKG_VERSION"),
         workspace: workspace.display().to_string(),
         config_files: loaded
@@ -255,6 +274,19 @@ fn print_text(out: &DoctorOutput) {
             }
         }
         _ => {}
+    }
+    println!();
+    println!("Agent");
+    if out.instructions.is_empty() {
+        println!(
+            "  instructions: none (AGENTS.md, CLAUDE.md, .kiln/rules/*.md, … are read when present)"
+        );
+    } else {
+        println!("  instructions: {}", out.instructions.join(", "));
+    }
+    println!("  modes: {}", out.modes.join(", "));
+    for p in &out.agent_problems {
+        println!("  ! {p}");
     }
     println!();
     println!("Providers");
