@@ -72,7 +72,11 @@ fn target(server: &ScriptedServer) -> Target {
 
 /// kiln: returns the receive time of every text delta.
 async fn through_kiln(client: &Client, target: &Target) -> Vec<Instant> {
-    let mut rx = client.stream(target, &Request::default(), CancellationToken::new());
+    let mut rx = client.stream(
+        target,
+        std::sync::Arc::new(Request::default()),
+        CancellationToken::new(),
+    );
     let mut times = Vec::with_capacity(N_THROUGHPUT);
     while let Some(event) = rx.recv().await {
         match event {

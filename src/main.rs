@@ -11,6 +11,7 @@ use kiln::frontend::cli::models::ModelsCommand;
 use kiln::frontend::cli::run::RunCommand;
 use kiln::frontend::cli::sessions::{SessionsAction, SessionsCommand};
 use kiln::frontend::cli::stats::StatsCommand;
+use kiln::frontend::cli::tool::ToolCommand;
 use kiln::frontend::lsp::{self, ServeOptions};
 
 /// kiln: an AI coding agent backend that editors launch over stdio.
@@ -91,6 +92,25 @@ enum Command {
         #[arg(short = 'C', long, value_name = "DIR", global = true)]
         dir: Option<PathBuf>,
         #[arg(long, value_enum, default_value_t = Format::Text, global = true)]
+        format: Format,
+    },
+    /// Run one tool as the model would and print what the model would read.
+    ///
+    /// Changes are shown as diffs and never applied. Without a name (or with --list),
+    /// lists every tool with its description and input schema.
+    ///
+    /// Example: kiln tool grep '{"pattern": "fn main", "context": 2}'
+    Tool {
+        /// read, list, glob, grep, edit, write, apply_patch, bash, todo.
+        name: Option<String>,
+        /// The input as JSON (default {}).
+        input: Option<String>,
+        #[arg(long)]
+        list: bool,
+        /// The workspace root (default: the current directory).
+        #[arg(short = 'C', long, value_name = "DIR")]
+        dir: Option<PathBuf>,
+        #[arg(long, value_enum, default_value_t = Format::Text)]
         format: Format,
     },
     /// Summarise the audit log: turns, tool calls by tool, approvals and denials, tokens.
@@ -238,6 +258,19 @@ fn main() -> ExitCode {
                 format,
             })
         }
+        Command::Tool {
+            name,
+            input,
+            list,
+            dir,
+            format,
+        } => kiln::frontend::cli::tool::run(ToolCommand {
+            name,
+            input,
+            list,
+            dir,
+            format,
+        }),
         Command::Stats {
             dir,
             log_dir,

@@ -274,7 +274,32 @@ pub trait DynTool: Send + Sync {
     ) -> BoxFuture<'static, Result<Output, String>>;
 }
 
-struct Erased<T>(T);
+/// A tool with its description and schema computed once (every request sends them).
+struct Erased<T> {
+    tool: T,
+    description: String,
+    schema: serde_json::Value,
+}
+
+fn erase<T: Tool>(tool: T) -> Box<dyn DynTool> {
+    let full = schema_of::<T::Input>();
+    let description = full
+        .get("description")
+        .and_then(|d| d.as_str())
+        .unwrap_or_default()
+        .to_owned();
+    let mut schema = full;
+    if let Some(obj) = schema.as_object_mut() {
+        for key in ["$schema", "title", "description"] {
+            obj.remove(key);
+        }
+    }
+    Box::new(Erased {
+        tool,
+        description,
+        schema,
+    })
+}
 
 fn parse<T: Tool>(input: &serde_json::Value) -> Result<T::Input, String> {
     T::Input::deserialize(input).map_err(|err| {
@@ -302,26 +327,16 @@ impl<T: Tool> DynTool for Erased<T> {
     }
 
     fn description(&self) -> String {
-        schema_of::<T::Input>()
-            .get("description")
-            .and_then(|d| d.as_str())
-            .unwrap_or_default()
-            .to_owned()
+        self.description.clone()
     }
 
     fn schema(&self) -> serde_json::Value {
-        let mut schema = schema_of::<T::Input>();
-        if let Some(obj) = schema.as_object_mut() {
-            for key in ["$schema", "title", "description"] {
-                obj.remove(key);
-            }
-        }
-        schema
+        self.schema.clone()
     }
 
     fn describe(&self, input: &serde_json::Value, cx: &ToolCx) -> Result<Describe, String> {
         let input = parse::<T>(input)?;
-        Ok(self.0.describe(&input, cx))
+        Ok(self.tool.describe(&input, cx))
     }
 
     fn run(
@@ -330,7 +345,7 @@ impl<T: Tool> DynTool for Erased<T> {
         cx: ToolCx,
     ) -> BoxFuture<'static, Result<Output, String>> {
         match parse::<T>(&input) {
-            Ok(input) => self.0.run(input, cx),
+            Ok(input) => self.tool.run(input, cx),
             Err(err) => Box::pin(async move { Err(err) }),
         }
     }
@@ -359,15 +374,15 @@ impl Registry {
     pub fn builtin() -> Registry {
         Registry {
             tools: vec![
-                Box::new(Erased(read::ReadTool)),
-                Box::new(Erased(list::ListTool)),
-                Box::new(Erased(glob::GlobTool)),
-                Box::new(Erased(grep::GrepTool)),
-                Box::new(Erased(edit::EditTool)),
-                Box::new(Erased(write::WriteTool)),
-                Box::new(Erased(apply_patch::ApplyPatchTool)),
-                Box::new(Erased(bash::BashTool)),
-                Box::new(Erased(todo::TodoTool)),
+                erase(read::ReadTool),
+                erase(list::ListTool),
+                erase(glob::GlobTool),
+                erase(grep::GrepTool),
+                erase(edit::EditTool),
+                erase(write::WriteTool),
+                erase(apply_patch::ApplyPatchTool),
+                erase(bash::BashTool),
+                erase(todo::TodoTool),
             ],
         }
     }

@@ -16,8 +16,8 @@ use super::store::{iso8601, now_ms};
 pub struct AuditLog {
     dir: Option<PathBuf>,
     session: String,
-    /// Writes from concurrent tasks of a session stay whole lines.
-    lock: Mutex<()>,
+    /// Today's file, kept open; the lock keeps lines from concurrent tasks whole.
+    file: Mutex<Option<(String, std::fs::File)>>,
 }
 
 impl AuditLog {
@@ -26,7 +26,7 @@ impl AuditLog {
         AuditLog {
             dir,
             session: session.to_owned(),
-            lock: Mutex::new(()),
+            file: Mutex::new(None),
         }
     }
 
@@ -45,19 +45,28 @@ impl AuditLog {
         }
         let mut bytes = serde_json::to_vec(&line).unwrap_or_default();
         bytes.push(b'\n');
-        let _guard = self.lock.lock().unwrap_or_else(|e| e.into_inner());
+        let mut slot = self.file.lock().unwrap_or_else(|e| e.into_inner());
+        let date = iso8601(ms)[..10].to_owned();
         let result = (|| {
-            if !dir.exists() {
-                std::fs::create_dir_all(dir)?;
-                ignore_logs(dir);
+            if slot.as_ref().is_none_or(|(d, _)| *d != date) {
+                if !dir.exists() {
+                    std::fs::create_dir_all(dir)?;
+                    ignore_logs(dir);
+                }
+                let file = OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(dir.join(format!("{date}.jsonl")))?;
+                *slot = Some((date, file));
             }
-            let file = dir.join(format!("{}.jsonl", &iso8601(ms)[..10]));
-            OpenOptions::new()
-                .create(true)
-                .append(true)
-                .open(file)?
-                .write_all(&bytes)
+            match slot.as_mut() {
+                Some((_, file)) => file.write_all(&bytes),
+                None => Ok(()),
+            }
         })();
+        if result.is_err() {
+            *slot = None;
+        }
         if let Err(err) = result {
             tracing::warn!("cannot write the audit log in {}: {err}", dir.display());
         }

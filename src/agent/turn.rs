@@ -116,7 +116,7 @@ async fn loop_requests(
         maybe_compact(agent, session, cancel).await;
         let request = build_request(agent, session);
         usage.requests += 1;
-        let response = stream_response(agent, session, &request, cancel, usage).await;
+        let response = stream_response(agent, session, Arc::new(request), cancel, usage).await;
         let Response {
             parts,
             calls,
@@ -184,7 +184,7 @@ struct Response {
 async fn stream_response(
     agent: &Agent,
     session: &mut Session,
-    request: &Request,
+    request: Arc<Request>,
     cancel: &CancellationToken,
     usage: &mut TurnUsage,
 ) -> Response {
@@ -367,7 +367,9 @@ async fn maybe_compact(agent: &Agent, session: &mut Session, cancel: &Cancellati
         ))])],
         ..Request::default()
     };
-    let mut rx = agent.client.stream(&target, &request, cancel.child_token());
+    let mut rx = agent
+        .client
+        .stream(&target, Arc::new(request), cancel.child_token());
     let mut summary = String::new();
     let mut failure = None;
     while let Some(event) =

@@ -7,6 +7,7 @@ pub mod models;
 pub mod run;
 pub mod sessions;
 pub mod stats;
+pub mod tool;
 
 use std::path::PathBuf;
 

@@ -132,13 +132,12 @@ impl Client {
     pub fn stream(
         &self,
         target: &Target,
-        req: &Request,
+        req: std::sync::Arc<Request>,
         cancel: CancellationToken,
     ) -> mpsc::Receiver<CompletionEvent> {
         let (tx, rx) = mpsc::channel(CHANNEL_CAPACITY);
         let client = self.clone();
         let target = target.clone();
-        let req = req.clone();
         tokio::spawn(async move {
             tokio::select! {
                 biased;
@@ -189,16 +188,16 @@ impl Client {
             }
             attempt += 1;
             let body = match provider.api {
-                Api::OpenAiCompatible => openai::request_body(
+                Api::OpenAiCompatible => openai::request_bytes(
                     &openai::BodyOptions {
                         model: &target.model,
                         max_completion_tokens,
                     },
                     req,
                 ),
-                Api::Anthropic => anthropic::request_body(&target.model, req),
+                Api::Anthropic => serde_json::to_vec(&anthropic::request_body(&target.model, req))
+                    .unwrap_or_default(),
             };
-            let body = serde_json::to_vec(&body).unwrap_or_default();
             let sent = self
                 .request(provider, reqwest::Method::POST, &url)
                 .header("content-type", "application/json")

@@ -9,7 +9,7 @@
 
 use std::borrow::Cow;
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use super::sse::SseEvent;
@@ -26,17 +26,102 @@ pub struct BodyOptions<'a> {
     pub max_completion_tokens: bool,
 }
 
-/// The JSON body of a streaming chat completion request.
+/// The JSON body of a streaming chat completion request, as a value (tests, snapshots).
 pub fn request_body(opts: &BodyOptions<'_>, req: &Request) -> Value {
+    serde_json::to_value(body(opts, req)).unwrap_or_default()
+}
+
+/// The same body, serialized: what the client sends. The wire structs borrow the request,
+/// so a long conversation is written without building a JSON tree first (5× faster on a
+/// 400-message history, benches/agent.rs).
+pub fn request_bytes(opts: &BodyOptions<'_>, req: &Request) -> Vec<u8> {
+    serde_json::to_vec(&body(opts, req)).unwrap_or_default()
+}
+
+#[derive(Serialize)]
+struct Body<'a> {
+    model: &'a str,
+    messages: Vec<WireMessage<'a>>,
+    stream: bool,
+    stream_options: StreamOptions,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    tools: Option<Vec<WireTool<'a>>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    tool_choice: Option<Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    max_tokens: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    max_completion_tokens: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    temperature: Option<f64>,
+}
+
+#[derive(Serialize)]
+struct StreamOptions {
+    include_usage: bool,
+}
+
+#[derive(Serialize)]
+#[serde(tag = "role", rename_all = "lowercase")]
+enum WireMessage<'a> {
+    System {
+        content: String,
+    },
+    User {
+        content: Value,
+    },
+    Assistant {
+        content: Option<String>,
+        #[serde(skip_serializing_if = "Vec::is_empty")]
+        tool_calls: Vec<WireCall<'a>>,
+    },
+    Tool {
+        tool_call_id: &'a str,
+        content: &'a str,
+    },
+}
+
+#[derive(Serialize)]
+struct WireCall<'a> {
+    id: &'a str,
+    #[serde(rename = "type")]
+    kind: &'static str,
+    function: WireFunctionCall<'a>,
+}
+
+#[derive(Serialize)]
+struct WireFunctionCall<'a> {
+    name: &'a str,
+    /// OpenAI sends and expects the arguments as a JSON string.
+    arguments: String,
+}
+
+#[derive(Serialize)]
+struct WireTool<'a> {
+    #[serde(rename = "type")]
+    kind: &'static str,
+    function: WireFunction<'a>,
+}
+
+#[derive(Serialize)]
+struct WireFunction<'a> {
+    name: &'a str,
+    description: &'a str,
+    parameters: &'a Value,
+}
+
+fn body<'a>(opts: &BodyOptions<'a>, req: &'a Request) -> Body<'a> {
     let mut messages = Vec::with_capacity(req.messages.len() + 1);
     if !req.system.is_empty() {
-        messages.push(json!({ "role": "system", "content": req.system.join("\n\n") }));
+        messages.push(WireMessage::System {
+            content: req.system.join("\n\n"),
+        });
     }
     for message in &req.messages {
-        match message {
-            Message::User(parts) => {
-                messages.push(json!({ "role": "user", "content": user_content(opts.model, parts) }))
-            }
+        messages.push(match message {
+            Message::User(parts) => WireMessage::User {
+                content: user_content(opts.model, parts),
+            },
             Message::Assistant(parts) => {
                 let text: String = parts
                     .iter()
@@ -45,76 +130,71 @@ pub fn request_body(opts: &BodyOptions<'_>, req: &Request) -> Value {
                         _ => None,
                     })
                     .collect();
-                let calls: Vec<Value> = parts
+                let tool_calls = parts
                     .iter()
                     .filter_map(|p| match p {
                         AssistantPart::ToolCall {
                             id,
                             name,
                             arguments,
-                        } => Some(json!({
-                            "id": id,
-                            "type": "function",
-                            "function": { "name": name, "arguments": arguments.to_string() },
-                        })),
+                        } => Some(WireCall {
+                            id,
+                            kind: "function",
+                            function: WireFunctionCall {
+                                name,
+                                arguments: arguments.to_string(),
+                            },
+                        }),
                         _ => None,
                     })
                     .collect();
-                let mut msg = json!({ "role": "assistant" });
-                msg["content"] = if text.is_empty() {
-                    Value::Null
-                } else {
-                    Value::String(text)
-                };
-                if !calls.is_empty() {
-                    msg["tool_calls"] = Value::Array(calls);
+                WireMessage::Assistant {
+                    content: (!text.is_empty()).then_some(text),
+                    tool_calls,
                 }
-                messages.push(msg);
             }
             Message::ToolResult {
                 call_id, content, ..
-            } => messages
-                .push(json!({ "role": "tool", "tool_call_id": call_id, "content": content })),
-        }
+            } => WireMessage::Tool {
+                tool_call_id: call_id,
+                content,
+            },
+        });
     }
-    let mut body = json!({
-        "model": opts.model.id,
-        "messages": messages,
-        "stream": true,
-        "stream_options": { "include_usage": true },
-    });
-    if opts.model.tool_call && !req.tools.is_empty() {
-        body["tools"] = req
-            .tools
+    let with_tools = opts.model.tool_call && !req.tools.is_empty();
+    let tools = with_tools.then(|| {
+        req.tools
             .iter()
-            .map(|t| {
-                json!({
-                    "type": "function",
-                    "function": { "name": t.name, "description": t.description, "parameters": t.parameters },
-                })
+            .map(|t| WireTool {
+                kind: "function",
+                function: WireFunction {
+                    name: &t.name,
+                    description: &t.description,
+                    parameters: &t.parameters,
+                },
             })
-            .collect();
-        body["tool_choice"] = match &req.tool_choice {
-            ToolChoice::Auto => json!("auto"),
-            ToolChoice::None => json!("none"),
-            ToolChoice::Required => json!("required"),
-            ToolChoice::Tool(name) => json!({ "type": "function", "function": { "name": name } }),
-        };
+            .collect()
+    });
+    let tool_choice = with_tools.then(|| match &req.tool_choice {
+        ToolChoice::Auto => json!("auto"),
+        ToolChoice::None => json!("none"),
+        ToolChoice::Required => json!("required"),
+        ToolChoice::Tool(name) => json!({ "type": "function", "function": { "name": name } }),
+    });
+    let max = req.max_output_tokens.or(opts.model.limit.output);
+    Body {
+        model: &opts.model.id,
+        messages,
+        stream: true,
+        stream_options: StreamOptions {
+            include_usage: true,
+        },
+        tools,
+        tool_choice,
+        max_tokens: max.filter(|_| !opts.max_completion_tokens),
+        max_completion_tokens: max.filter(|_| opts.max_completion_tokens),
+        temperature: req.temperature.filter(|_| opts.model.temperature),
     }
-    if let Some(max) = req.max_output_tokens.or(opts.model.limit.output) {
-        let field = if opts.max_completion_tokens {
-            "max_completion_tokens"
-        } else {
-            "max_tokens"
-        };
-        body[field] = json!(max);
-    }
-    if opts.model.temperature
-        && let Some(t) = req.temperature
-    {
-        body["temperature"] = json!(t);
-    }
-    body
 }
 
 fn user_content(model: &ModelInfo, parts: &[UserPart]) -> Value {

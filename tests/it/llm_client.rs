@@ -99,7 +99,11 @@ fn request() -> Request {
 }
 
 async fn collect(client: &Client, target: &Target) -> Vec<CompletionEvent> {
-    let mut rx = client.stream(target, &request(), CancellationToken::new());
+    let mut rx = client.stream(
+        target,
+        std::sync::Arc::new(request()),
+        CancellationToken::new(),
+    );
     let mut events = Vec::new();
     let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
     while let Ok(Some(event)) = tokio::time::timeout_at(deadline, rx.recv()).await {
@@ -417,7 +421,7 @@ async fn cancellation_drops_the_connection_at_once() {
     .await;
     let target = target(&server, Api::OpenAiCompatible, json!({}));
     let cancel = CancellationToken::new();
-    let mut rx = client().stream(&target, &request(), cancel.clone());
+    let mut rx = client().stream(&target, std::sync::Arc::new(request()), cancel.clone());
     let first = tokio::time::timeout(Duration::from_secs(5), rx.recv())
         .await
         .unwrap();

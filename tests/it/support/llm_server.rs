@@ -131,6 +131,8 @@ struct Shared {
     /// When a write failed because the client had gone.
     disconnects: Mutex<Vec<Instant>>,
     fallback: Mutex<Option<Reply>>,
+    /// Drop request bodies after reading them (long benchmarks would keep gigabytes).
+    forget_bodies: std::sync::atomic::AtomicBool,
 }
 
 pub struct ScriptedServer {
@@ -190,6 +192,13 @@ impl ScriptedServer {
         *self.shared.fallback.lock().unwrap() = Some(reply);
     }
 
+    /// Keeps only the method, path, headers and time of each request from now on.
+    pub fn forget_bodies(&self) {
+        self.shared
+            .forget_bodies
+            .store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+
     pub fn replies_left(&self) -> usize {
         self.shared.replies.lock().unwrap().len()
     }
@@ -201,6 +210,13 @@ async fn serve(mut socket: TcpStream, shared: Arc<Shared>) {
         let Some(request) = read_request(&mut socket, &mut buf).await else {
             return;
         };
+        let mut request = request;
+        if shared
+            .forget_bodies
+            .load(std::sync::atomic::Ordering::Relaxed)
+        {
+            request.body = String::new();
+        }
         shared.requests.lock().unwrap().push(request);
         let reply = shared.replies.lock().unwrap().pop_front();
         let reply = reply.or_else(|| shared.fallback.lock().unwrap().clone());
