@@ -80,6 +80,19 @@ impl Tool for ApplyPatchTool {
                     return Err(format!("file not found: {name}"));
                 }
                 let new_text = if file.new_path.is_none() {
+                    // A deletion's hunks, when it has any, must match and remove the whole
+                    // file (as `git apply` checks): a patch made from another version of
+                    // the file must not delete this one.
+                    if !file.hunks.is_empty() {
+                        let rest =
+                            patch::apply_hunks(old_text.as_deref().unwrap_or(""), &file.hunks)
+                                .map_err(|e| format!("{name}: {e}"))?;
+                        if !rest.is_empty() {
+                            return Err(format!(
+                                "{name}: the patch deletes the file, but its hunks do not remove all of it; re-read the file and make the patch again"
+                            ));
+                        }
+                    }
                     summary.push(format!("deleted {name}"));
                     None
                 } else {
