@@ -131,6 +131,18 @@ impl ToolCx {
     pub fn display(&self, path: &Path) -> String {
         display_path(&self.root, path)
     }
+
+    /// A read failure in the model's terms: the path as the model wrote it (relative to
+    /// the root), not the absolute one.
+    pub fn read_error(&self, err: &ReadError) -> String {
+        let (what, path) = match err {
+            ReadError::NotFound { path } => ("file not found".to_owned(), path),
+            ReadError::NotAFile { path } => ("not a regular file".to_owned(), path),
+            ReadError::NotUtf8 { path } => ("file is not UTF-8 text".to_owned(), path),
+            ReadError::Io { path, source } => (format!("cannot read it ({source})"), path),
+        };
+        format!("{what}: {}", self.display(path))
+    }
 }
 
 pub fn resolve_path(root: &Path, path: &str) -> PathBuf {
@@ -397,6 +409,31 @@ impl Registry {
     pub fn iter(&self) -> impl Iterator<Item = &dyn DynTool> {
         self.tools.iter().map(|t| t.as_ref())
     }
+
+    /// The tool reference (`protocol/tools.md`): what each tool is for and its input
+    /// schema, exactly as models are sent them.
+    pub fn markdown(&self) -> String {
+        let mut out = String::from(
+            "# Tools\n\nGenerated from the code by `Registry::markdown` (`KILN_UPDATE_DOCS=1 cargo test docs` rewrites it; a test fails when it drifts). The descriptions and schemas are exactly what models are sent. `kiln tool NAME JSON` runs one the way the model would.\n\n| tool | ACP kind | mode group |\n|---|---|---|\n",
+        );
+        for tool in self.iter() {
+            out.push_str(&format!(
+                "| `{}` | `{}` | {} |\n",
+                tool.name(),
+                tool.kind().as_str(),
+                tool.group().as_str()
+            ));
+        }
+        for tool in self.iter() {
+            let schema = serde_json::to_string_pretty(&tool.schema()).unwrap_or_default();
+            out.push_str(&format!(
+                "\n## `{}`\n\n{}\n\n```json\n{schema}\n```\n",
+                tool.name(),
+                tool.description().trim()
+            ));
+        }
+        out
+    }
 }
 
 /// Runs blocking work (file system walks, searches) off the async threads.
@@ -409,6 +446,11 @@ where
             .await
             .unwrap_or_else(|err| Err(format!("the tool stopped unexpectedly: {err}")))
     })
+}
+
+/// `1 line`, `3 lines`.
+pub fn count(n: usize, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
 }
 
 /// Cuts `text` to at most `max` bytes on a char boundary, keeping the head and the tail,

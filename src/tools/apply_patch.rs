@@ -69,7 +69,7 @@ impl Tool for ApplyPatchTool {
                 let (base, old_text) = match cx.files.read(&path) {
                     Ok(read) => (Some(read.identity), Some(read.text)),
                     Err(ReadError::NotFound { .. }) => (None, None),
-                    Err(err) => return Err(err.to_string()),
+                    Err(err) => return Err(cx.read_error(&err)),
                 };
                 if file.old_path.is_none() && old_text.is_some() {
                     return Err(format!(
@@ -99,13 +99,13 @@ impl Tool for ApplyPatchTool {
                     let text = patch::apply_hunks(old_text.as_deref().unwrap_or(""), &file.hunks)
                         .map_err(|e| format!("{name}: {e}"))?;
                     summary.push(format!(
-                        "{} {name} ({} hunks)",
+                        "{} {name} ({})",
                         if old_text.is_some() {
                             "patched"
                         } else {
                             "created"
                         },
-                        file.hunks.len()
+                        super::count(file.hunks.len(), "hunk", "hunks")
                     ));
                     Some(text)
                 };

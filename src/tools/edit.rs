@@ -58,7 +58,7 @@ impl Tool for EditTool {
             if input.old_string == input.new_string {
                 return Err("old_string and new_string are the same; nothing to do".to_owned());
             }
-            let read = cx.files.read(&path).map_err(|e| e.to_string())?;
+            let read = cx.files.read(&path).map_err(|e| cx.read_error(&e))?;
             let new_text = replace(&read.text, &input, &name)?;
             let n = if input.replace_all {
                 count(
@@ -139,15 +139,14 @@ fn not_found(text: &str, old: &str, name: &str) -> String {
         .enumerate()
         .map(|(i, l)| format!("{:>5}│{l}\n", from + i + 1))
         .collect();
+    let (a, b) = (start + 1, start + n);
     let hint = if score >= 0.999 {
-        "it matches there except for whitespace or indentation"
+        format!("It matches at lines {a}-{b} except for whitespace or indentation:")
     } else {
-        "the closest text is"
+        format!("The closest text is at lines {a}-{b}:")
     };
     msg.push_str(&format!(
-        " {hint} at lines {}-{}:\n{region}Copy the exact text (without the line numbers) and try again.",
-        start + 1,
-        start + n
+        " {hint}\n{region}Copy the exact text (without the line numbers) and try again."
     ));
     msg
 }

@@ -93,8 +93,8 @@ impl Tool for GlobTool {
             out.push('\n');
             if total > found.len() {
                 out.push_str(&format!(
-                    "[{} more matches not shown; narrow the pattern]\n",
-                    total - found.len()
+                    "[{} not shown; narrow the pattern]\n",
+                    super::count(total - found.len(), "more match", "more matches")
                 ));
             }
             Ok(Output::text(out))

@@ -66,6 +66,9 @@ impl Tool for GrepTool {
                 case_insensitive: input.case_insensitive,
                 max_matches: cx.limits.grep_matches,
             };
+            if !root.exists() {
+                return Err(format!("path not found: {}", cx.display(&root)));
+            }
             let result = search(&root, &options, &cx.cancel)?;
             Ok(Output::text(render(&cx, &root, &result, &options)))
         })

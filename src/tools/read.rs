@@ -52,7 +52,7 @@ impl Tool for ReadTool {
             if path.is_dir() {
                 return super::list::listing(&cx, &path, 1).map(Output::text);
             }
-            let read = cx.files.read(&path).map_err(|e| e.to_string())?;
+            let read = cx.files.read(&path).map_err(|e| cx.read_error(&e))?;
             Ok(Output::text(number_lines(
                 &read.text,
                 input.offset.unwrap_or(1),

@@ -48,7 +48,7 @@ impl Tool for WriteTool {
             let (base, old_text) = match cx.files.read(&path) {
                 Ok(read) => (Some(read.identity), Some(read.text)),
                 Err(ReadError::NotFound { .. }) => (None, None),
-                Err(err) => return Err(err.to_string()),
+                Err(err) => return Err(cx.read_error(&err)),
             };
             if old_text.as_deref() == Some(input.content.as_str()) {
                 return Ok(Output::text(format!("{name} already has this content")));
@@ -60,7 +60,7 @@ impl Tool for WriteTool {
             };
             let n_lines = input.content.lines().count();
             Ok(Output {
-                text: format!("{verb} {name} ({n_lines} lines)"),
+                text: format!("{verb} {name} ({})", super::count(n_lines, "line", "lines")),
                 changes: vec![FileChange {
                     path,
                     base,

@@ -794,8 +794,7 @@ fn apply_patch_hunk_that_does_not_match() {
 +3
  four
 ";
-    // FIXME: the detail names the hunk's first old line ("two", which does match at line
-    // 4) instead of the first line that differs (line 5: "three", the patch says "THREE").
+    // The detail names the first line that differs (line 5), not the hunk's first line.
     insta::assert_snapshot!(
         "apply-patch-no-match",
         check(NUMBERS, "apply_patch", json!({ "patch": patch }))

@@ -309,21 +309,30 @@ fn locate(file: &[&str], old: &[&str], stated: usize, from: usize) -> Option<usi
     None
 }
 
+/// Names the first line of the hunk's old side that differs from the file at the stated
+/// place (the first lines often match; the difference is what the model needs to see).
 fn mismatch_detail(file: &[&str], old: &[&str], stated: usize) -> String {
-    let Some(first) = old.first() else {
+    if old.is_empty() {
         return "nothing to match".to_owned();
-    };
-    match file.get(stated) {
-        Some(have) => format!(
-            "expected {:?} at line {}, found {:?}; re-read the file and make the patch again",
-            first,
-            stated + 1,
-            content(have)
-        ),
-        None => format!(
-            "the file has only {} lines; re-read it and make the patch again",
-            file.len()
-        ),
+    }
+    let differs = old.iter().enumerate().find(|(i, want)| {
+        file.get(stated + i)
+            .is_none_or(|have| content(have) != **want)
+    });
+    match differs {
+        Some((i, want)) => match file.get(stated + i) {
+            Some(have) => format!(
+                "expected {:?} at line {}, found {:?}; re-read the file and make the patch again",
+                want,
+                stated + i + 1,
+                content(have)
+            ),
+            None => format!(
+                "the file has only {} lines; re-read it and make the patch again",
+                file.len()
+            ),
+        },
+        None => "it matches only with different trailing whitespace or in another place; re-read the file and make the patch again".to_owned(),
     }
 }
 
