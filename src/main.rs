@@ -72,7 +72,7 @@ enum Command {
         /// Attach a file (text, or an image for models that take images). Repeatable.
         #[arg(short = 'f', long = "file", value_name = "FILE")]
         files: Vec<PathBuf>,
-        /// Where the audit log goes (default .kiln/logs in the workspace; '' for none).
+        /// Where the audit log goes (default .kiln/logs in the workspace; "none" for none).
         #[arg(long, value_name = "DIR")]
         log_dir: Option<PathBuf>,
         /// Model requests one prompt may make before it stops (max_turn_requests).

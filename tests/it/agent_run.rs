@@ -1010,3 +1010,65 @@ fn docs_tool_reference_matches_the_registry() {
         "protocol/tools.md is out of date: run `KILN_UPDATE_DOCS=1 cargo test docs`"
     );
 }
+
+#[test]
+fn attachments_go_with_the_prompt_and_images_need_a_model_that_takes_them() {
+    let s = Setup::new(
+        "//- /notes.txt\nbuy milk\n//- /shot.png\nnot really a png\n",
+        vec![script::text("Noted.")],
+    );
+    let out = s.run(&["run", "-f", "notes.txt", "--format", "json", "summarise"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let user = s.requests()[0]["messages"][1]["content"].to_string();
+    assert!(
+        user.contains(r#"<file path=\"notes.txt\">\nbuy milk\n</file>"#),
+        "{user}"
+    );
+    let out = s.run(&["run", "-f", "shot.png", "what is this?"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("does not accept images"),
+        "{}",
+        stderr(&out)
+    );
+    let out = s.run(&["run", "-f", "missing.txt", "x"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("-f missing.txt"), "{}", stderr(&out));
+}
+
+#[test]
+fn kiln_tool_runs_one_tool_and_never_applies_changes() {
+    let s = Setup::new("//- /a.txt\nold\n", vec![]);
+    let out = s.run(&["tool", "grep", r#"{"pattern": "ol."}"#]);
+    assert_eq!(out.status.code(), Some(0));
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("a.txt:1:old"),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let out = s.run(&[
+        "tool",
+        "edit",
+        r#"{"path": "a.txt", "old_string": "old", "new_string": "new"}"#,
+    ]);
+    assert_eq!(out.status.code(), Some(0));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("-old\n+new") && text.contains("not applied"),
+        "{text}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(s.project().join("a.txt")).unwrap(),
+        "old\n"
+    );
+    let out = s.run(&["tool", "nope"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("the tools are read, list"),
+        "{}",
+        stderr(&out)
+    );
+    let list = s.run(&["tool", "--list", "--format", "json"]);
+    let list: Value = serde_json::from_slice(&list.stdout).unwrap();
+    assert_eq!(list["tools"].as_array().unwrap().len(), 9);
+}

@@ -2,6 +2,7 @@
 
 mod support;
 
+mod agent_lib;
 mod agent_run;
 mod cli_diff;
 mod cli_models;

@@ -194,7 +194,7 @@ async fn run_async(cmd: RunCommand) -> i32 {
         root: root.clone(),
     });
     let audit_dir = match &cmd.log_dir {
-        Some(dir) if dir.as_os_str().is_empty() => None,
+        Some(dir) if dir.as_os_str() == "none" => None,
         Some(dir) => Some(if dir.is_absolute() {
             dir.clone()
         } else {

@@ -104,3 +104,63 @@ pub fn tools_no_usage(calls: &[ToolCall]) -> Reply {
 pub fn text_no_usage(t: &str) -> Reply {
     Reply::sse_bytes(body(t, &[], None).as_bytes(), 64)
 }
+
+/// An Anthropic Messages stream: optional text, then tool_use blocks (input in two
+/// `input_json_delta`s), `message_delta` with the stop reason and usage, `message_stop`.
+pub fn anthropic_body(text: &str, calls: &[ToolCall]) -> String {
+    let mut out = String::new();
+    let mut event =
+        |name: &str, data: Value| out.push_str(&format!("event: {name}\ndata: {data}\n\n"));
+    event(
+        "message_start",
+        json!({ "type": "message_start", "message": { "id": "msg_1", "type": "message", "role": "assistant", "model": "claude-scripted", "content": [], "usage": { "input_tokens": 200, "output_tokens": 1 } } }),
+    );
+    let mut index = 0;
+    if !text.is_empty() {
+        event(
+            "content_block_start",
+            json!({ "type": "content_block_start", "index": index, "content_block": { "type": "text", "text": "" } }),
+        );
+        event(
+            "content_block_delta",
+            json!({ "type": "content_block_delta", "index": index, "delta": { "type": "text_delta", "text": text } }),
+        );
+        event(
+            "content_block_stop",
+            json!({ "type": "content_block_stop", "index": index }),
+        );
+        index += 1;
+    }
+    for call in calls {
+        event(
+            "content_block_start",
+            json!({ "type": "content_block_start", "index": index, "content_block": { "type": "tool_use", "id": call.id, "name": call.name, "input": {} } }),
+        );
+        let mut mid = call.arguments.len() / 2;
+        while !call.arguments.is_char_boundary(mid) {
+            mid += 1;
+        }
+        for part in [&call.arguments[..mid], &call.arguments[mid..]] {
+            event(
+                "content_block_delta",
+                json!({ "type": "content_block_delta", "index": index, "delta": { "type": "input_json_delta", "partial_json": part } }),
+            );
+        }
+        event(
+            "content_block_stop",
+            json!({ "type": "content_block_stop", "index": index }),
+        );
+        index += 1;
+    }
+    let stop = if calls.is_empty() {
+        "end_turn"
+    } else {
+        "tool_use"
+    };
+    event(
+        "message_delta",
+        json!({ "type": "message_delta", "delta": { "stop_reason": stop, "stop_sequence": null }, "usage": { "output_tokens": 20 } }),
+    );
+    event("message_stop", json!({ "type": "message_stop" }));
+    out
+}
