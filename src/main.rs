@@ -43,7 +43,7 @@ enum Command {
     ///   kiln run "explain src/main.rs"
     ///   kiln run --auto "fix the failing test in @tests/parse.rs"
     ///   kiln run --continue "now add a test for the empty case"
-    ///   git diff | kiln run --mode ask "review this change"
+    ///   git diff | kiln run --mode ask -f - "review this change"
     #[command(verbatim_doc_comment)]
     Run {
         /// The task; read from stdin when absent. Mentions: @path, @folder/, @git-changes.
@@ -69,7 +69,8 @@ enum Command {
         /// Go on with this session (an id or its unique start; `kiln sessions list`).
         #[arg(short, long, value_name = "ID")]
         session: Option<String>,
-        /// Attach a file (text, or an image for models that take images). Repeatable.
+        /// Attach a file (text, or an image for models that take images); `-` reads
+        /// standard input. Repeatable.
         #[arg(short = 'f', long = "file", value_name = "FILE")]
         files: Vec<PathBuf>,
         /// Where the audit log goes (default .kiln/logs in the workspace; "none" for none).

@@ -144,20 +144,7 @@ fn stricter(a: Rule, b: Rule) -> Rule {
     }
 }
 
-/// File names that usually hold secrets.
-pub fn is_secret(path: &Path) -> bool {
-    let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
-    let in_git = path.components().any(|c| c.as_os_str() == ".git");
-    in_git
-        || name == ".env"
-        || (name.starts_with(".env.")
-            && !matches!(name, ".env.example" | ".env.sample" | ".env.template"))
-        || name.ends_with(".pem")
-        || name.ends_with(".key")
-        || (name.starts_with("id_") && !name.contains('.'))
-        || name == ".netrc"
-        || name == ".npmrc"
-}
+pub use crate::workspace::paths::is_secret;
 
 /// Where the paths of `action` lie relative to `roots`, following symlinks of the parts
 /// that exist (a link inside the workspace pointing outside is outside).

@@ -66,8 +66,26 @@ impl Tool for BashTool {
     }
 }
 
+/// Variables holding API keys: every preset's key variable, `KILN_API_KEY`, and any
+/// `*_API_KEY`.
+fn is_key_variable(name: &str) -> bool {
+    name == "KILN_API_KEY"
+        || name.ends_with("_API_KEY")
+        || crate::config::PRESETS
+            .iter()
+            .any(|p| p.key_env.contains(&name))
+}
+
 async fn run_command(command: &str, timeout: Duration, cx: &ToolCx) -> Result<Output, String> {
-    let mut child = tokio::process::Command::new("sh")
+    let mut cmd = tokio::process::Command::new("sh");
+    // The provider keys kiln itself uses stay out of commands: a model that runs `env`
+    // must not read them (they would go to the provider and into the session file).
+    for (name, _) in std::env::vars_os() {
+        if name.to_str().is_some_and(is_key_variable) {
+            cmd.env_remove(&name);
+        }
+    }
+    let mut child = cmd
         .arg("-c")
         .arg(command)
         .current_dir(&cx.root)

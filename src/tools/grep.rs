@@ -147,6 +147,10 @@ pub fn search(
             if !entry.file_type().is_some_and(|t| t.is_file()) {
                 return WalkState::Continue;
             }
+            // A search never shows what `.env` or a key file holds (reading one asks first).
+            if crate::workspace::paths::is_secret(entry.path()) {
+                return WalkState::Continue;
+            }
             if let Some(include) = &include
                 && !entry
                     .path()

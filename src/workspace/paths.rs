@@ -35,6 +35,23 @@ pub fn in_always_ignored_dir(root: &Path, path: &Path) -> bool {
     )
 }
 
+/// File names that usually hold secrets: `.env` files (not their `.example`s), keys and
+/// certificates, SSH identities, credential files, and anything inside `.git/`. Reading
+/// them needs the person's approval; searches skip them.
+pub fn is_secret(path: &Path) -> bool {
+    let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
+    let in_git = path.components().any(|c| c.as_os_str() == ".git");
+    in_git
+        || name == ".env"
+        || (name.starts_with(".env.")
+            && !matches!(name, ".env.example" | ".env.sample" | ".env.template"))
+        || name.ends_with(".pem")
+        || name.ends_with(".key")
+        || (name.starts_with("id_") && !name.contains('.'))
+        || name == ".netrc"
+        || name == ".npmrc"
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1072,3 +1072,86 @@ fn kiln_tool_runs_one_tool_and_never_applies_changes() {
     let list: Value = serde_json::from_slice(&list.stdout).unwrap();
     assert_eq!(list["tools"].as_array().unwrap().len(), 9);
 }
+
+#[test]
+fn commands_never_see_the_provider_keys_and_searches_skip_secret_files() {
+    let s = Setup::new(
+        "//- /.env\nSTRIPE_SECRET=sk_live_hidden\n//- /config.rs\nlet secret = load(\"STRIPE_SECRET\");\n",
+        vec![
+            script::tools(&[
+                call("c1", "bash", json!({ "command": "env | sort" })),
+                call("c2", "grep", json!({ "pattern": "STRIPE_SECRET" })),
+            ]),
+            script::text("Done."),
+        ],
+    );
+    let out = s
+        .command(&["run", "--auto", "--format", "json", "look around"])
+        .env("OPENAI_API_KEY", "sk-openai-also-hidden")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let all = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        !all.contains(KEY) && !all.contains("sk-openai-also-hidden"),
+        "a key reached the output"
+    );
+    let request = s.requests().pop().unwrap();
+    let results = tool_results(&request);
+    assert!(
+        results[0].1.contains("PATH="),
+        "the command ran: {}",
+        results[0].1
+    );
+    assert!(
+        !results[0].1.contains(KEY) && !results[0].1.contains("OPENAI_API_KEY"),
+        "{}",
+        results[0].1
+    );
+    assert!(results[1].1.contains("config.rs:1"), "{}", results[1].1);
+    assert!(
+        !results[1].1.contains("sk_live_hidden"),
+        "grep showed .env: {}",
+        results[1].1
+    );
+}
+
+#[test]
+fn stdin_is_the_prompt_or_with_f_dash_an_attachment() {
+    use std::io::Write as _;
+    let s = Setup::new(
+        "//- /a.txt\na\n",
+        vec![script::text("One."), script::text("Two.")],
+    );
+    let run_with_stdin = |args: &[&str], input: &str| {
+        let mut child = s
+            .command(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(input.as_bytes())
+            .unwrap();
+        child.wait_with_output().unwrap()
+    };
+    let out = run_with_stdin(&["run"], "what is in a.txt?\n");
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let out = run_with_stdin(&["run", "-f", "-", "review this"], "-old\n+new\n");
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let requests = s.requests();
+    assert!(
+        requests[0]["messages"][1]["content"]
+            .to_string()
+            .contains("what is in a.txt?")
+    );
+    let second = requests[1]["messages"][1]["content"].to_string();
+    assert!(
+        second.contains("review this") && second.contains(r#"<stdin>\n-old\n+new\n</stdin>"#),
+        "{second}"
+    );
+}

@@ -305,8 +305,18 @@ async fn pick_model(
         .map_err(|no_model| no_model.to_string())
 }
 
-/// `-f FILE`: images as image parts (for models that take them), text as a file block.
+/// `-f FILE`: images as image parts (for models that take them), text as a file block;
+/// `-f -` is standard input (`git diff | kiln run -f - "review this"`).
 fn attachment(root: &Path, file: &Path, images_ok: bool) -> Result<UserPart, String> {
+    if file.as_os_str() == "-" {
+        let mut text = String::new();
+        std::io::Read::read_to_string(&mut std::io::stdin().lock(), &mut text)
+            .map_err(|e| format!("-f -: cannot read standard input as text: {e}"))?;
+        return Ok(UserPart::Text(format!(
+            "<stdin>\n{}\n</stdin>",
+            text.trim_end_matches('\n')
+        )));
+    }
     let path = if file.is_absolute() {
         file.to_path_buf()
     } else {
