@@ -19,6 +19,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 pub use presets::{PRESETS, Preset};
+pub use read::suggest;
 pub use tree::{Env, Origin, SourceName};
 
 /// A value that must never be printed: API keys and header values. `Debug` and

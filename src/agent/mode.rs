@@ -20,6 +20,8 @@ pub struct Mode {
     /// Files this mode may edit (matched against the workspace-relative path, `/`
     /// separated); `None` allows every file.
     pub edit_filter: Option<Regex>,
+    /// Permission rules that replace the config's while this mode is active.
+    pub permission: Option<super::policy::Rules>,
 }
 
 impl Mode {
@@ -41,6 +43,7 @@ pub fn builtin() -> Vec<Mode> {
             prompt: "You are in code mode: make the change the person asks for, keep it focused, and check your work (build, tests) when you can.".into(),
             groups: ALL_GROUPS.to_vec(),
             edit_filter: None,
+            permission: None,
         },
         Mode {
             slug: "architect".into(),
@@ -49,6 +52,7 @@ pub fn builtin() -> Vec<Mode> {
             prompt: "You are in architect mode: study the code, ask clarifying questions when needed, and write plans and designs. You may edit only Markdown (*.md) files; do not change code.".into(),
             groups: vec![Group::Read, Group::Edit, Group::Mcp],
             edit_filter: Some(Regex::new(r"\.md$").expect("valid regex")),
+            permission: None,
         },
         Mode {
             slug: "ask".into(),
@@ -57,6 +61,7 @@ pub fn builtin() -> Vec<Mode> {
             prompt: "You are in ask mode: answer questions and explain code. You cannot change files or run commands.".into(),
             groups: vec![Group::Read, Group::Mcp],
             edit_filter: None,
+            permission: None,
         },
         Mode {
             slug: "debug".into(),
@@ -65,6 +70,7 @@ pub fn builtin() -> Vec<Mode> {
             prompt: "You are in debug mode: first reproduce the problem and find its cause (read code, add logging, run it), state the diagnosis, and only then fix it with the smallest change.".into(),
             groups: ALL_GROUPS.to_vec(),
             edit_filter: None,
+            permission: None,
         },
     ]
 }
@@ -102,6 +108,7 @@ pub fn from_config(config: &Config) -> (Vec<Mode>, Vec<String>) {
                 prompt: String::new(),
                 groups: vec![Group::Read],
                 edit_filter: None,
+                permission: None,
             });
         let mut ok = true;
         for (key, value) in spec {
@@ -132,12 +139,19 @@ pub fn from_config(config: &Config) -> (Vec<Mode>, Vec<String>) {
                     }
                 },
                 ("file_regex", Value::Null) => mode.edit_filter = None,
+                ("permission", value) => {
+                    mode.permission = Some(super::policy::parse_rules(
+                        value,
+                        &format!("{at}.permission"),
+                        &mut problems,
+                    ))
+                }
                 (other, _) if ["name", "description", "prompt", "groups", "file_regex"].contains(&other) => {
                     problems.push(format!("{at}.{other}: wrong type"));
                     ok = false;
                 }
                 (other, _) => problems.push(format!(
-                    "{at}.{other}: unknown key (expected name, description, prompt, groups, file_regex)"
+                    "{at}.{other}: unknown key (expected name, description, prompt, groups, file_regex, permission)"
                 )),
             }
         }

@@ -24,15 +24,160 @@ pub enum Rule {
     Deny,
 }
 
-#[derive(Clone, Debug)]
+impl Rule {
+    pub fn parse(text: &str) -> Option<Rule> {
+        Some(match text {
+            "allow" => Rule::Allow,
+            "ask" => Rule::Ask,
+            "deny" => Rule::Deny,
+            _ => return None,
+        })
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Rule::Allow => "allow",
+            Rule::Ask => "ask",
+            Rule::Deny => "deny",
+        }
+    }
+}
+
+/// Rules for commands: globs over each simple command (`*` matches anything, spaces and
+/// slashes included). The longest pattern that matches decides; none matching is Ask.
+#[derive(Clone, Debug, Default)]
+pub struct CommandRules {
+    pub patterns: Vec<(String, globset::GlobMatcher, Rule)>,
+}
+
+impl CommandRules {
+    pub fn all(rule: Rule) -> CommandRules {
+        let mut rules = CommandRules::default();
+        rules.add("*", rule).expect("`*` is a valid glob");
+        rules
+    }
+
+    pub fn add(&mut self, pattern: &str, rule: Rule) -> Result<(), String> {
+        let glob = globset::GlobBuilder::new(pattern.trim())
+            .literal_separator(false)
+            .backslash_escape(true)
+            .build()
+            .map_err(|e| format!("invalid pattern {pattern:?}: {e}"))?;
+        self.patterns
+            .push((pattern.trim().to_owned(), glob.compile_matcher(), rule));
+        Ok(())
+    }
+
+    /// The rule for one simple command, with the pattern that decided.
+    fn rule_for(&self, part: &str) -> (Rule, Option<&str>) {
+        self.patterns
+            .iter()
+            .filter(|(_, m, _)| m.is_match(part))
+            .max_by(|a, b| {
+                a.0.len()
+                    .cmp(&b.0.len())
+                    .then(strictness(a.2).cmp(&strictness(b.2)))
+            })
+            .map(|(p, _, r)| (*r, Some(p.as_str())))
+            .unwrap_or((Rule::Ask, None))
+    }
+}
+
+/// Rules set in the `permission` section (or a mode's); unset ones fall through.
+#[derive(Clone, Debug, Default)]
+pub struct Rules {
+    pub read: Option<Rule>,
+    pub edit: Option<Rule>,
+    pub bash: Option<CommandRules>,
+    pub external_directory: Option<Rule>,
+    pub mcp: Option<Rule>,
+    pub secrets: Option<Rule>,
+}
+
+impl Rules {
+    /// `self` with what `over` sets replacing it (a mode's `bash` replaces the whole table).
+    pub fn overlay(&self, over: Option<&Rules>) -> Rules {
+        let Some(over) = over else {
+            return self.clone();
+        };
+        Rules {
+            read: over.read.or(self.read),
+            edit: over.edit.or(self.edit),
+            bash: over.bash.clone().or_else(|| self.bash.clone()),
+            external_directory: over.external_directory.or(self.external_directory),
+            mcp: over.mcp.or(self.mcp),
+            secrets: over.secrets.or(self.secrets),
+        }
+    }
+}
+
+/// Reads a `permission` object: `{"read": "allow", "edit": "ask", "bash": {"git status*":
+/// "allow", "rm -rf*": "deny", "*": "ask"}, "external_directory": "ask", "mcp": "ask",
+/// "secrets": "ask"}`. Problems are pushed (prefixed with `at`) and the key is ignored.
+pub fn parse_rules(value: &serde_json::Value, at: &str, problems: &mut Vec<String>) -> Rules {
+    use serde_json::Value;
+    let mut rules = Rules::default();
+    let Value::Object(map) = value else {
+        problems.push(format!("{at}: expected an object like {{\"edit\": \"ask\", \"bash\": {{\"git status*\": \"allow\"}}}}"));
+        return rules;
+    };
+    let rule =
+        |key: &str, v: &Value, problems: &mut Vec<String>| match v.as_str().and_then(Rule::parse) {
+            Some(r) => Some(r),
+            None => {
+                problems.push(format!(
+                    "{at}.{key}: expected \"allow\", \"ask\" or \"deny\", got {v}"
+                ));
+                None
+            }
+        };
+    for (key, v) in map {
+        match key.as_str() {
+            "read" => rules.read = rule(key, v, problems),
+            "edit" => rules.edit = rule(key, v, problems),
+            "external_directory" => rules.external_directory = rule(key, v, problems),
+            "mcp" => rules.mcp = rule(key, v, problems),
+            "secrets" => rules.secrets = rule(key, v, problems),
+            "bash" => match v {
+                Value::String(_) => rules.bash = rule(key, v, problems).map(CommandRules::all),
+                Value::Object(patterns) => {
+                    let mut table = CommandRules::default();
+                    for (pattern, r) in patterns {
+                        if let Some(r) = rule(&format!("bash.{pattern:?}"), r, problems)
+                            && let Err(err) = table.add(pattern, r)
+                        {
+                            problems.push(format!("{at}.bash: {err}"));
+                        }
+                    }
+                    rules.bash = Some(table);
+                }
+                other => problems.push(format!(
+                    "{at}.bash: expected a rule or an object of command patterns, got {other}"
+                )),
+            },
+            other => {
+                let known = [
+                    "read",
+                    "edit",
+                    "bash",
+                    "external_directory",
+                    "mcp",
+                    "secrets",
+                ];
+                let hint = crate::config::suggest(other, known.iter().copied())
+                    .map(|s| format!("; did you mean {s:?}?"))
+                    .unwrap_or_default();
+                problems.push(format!("{at}.{other}: unknown permission, ignored{hint}"));
+            }
+        }
+    }
+    rules
+}
+
+#[derive(Clone, Debug, Default)]
 pub struct Policy {
-    pub read: Rule,
-    pub edit: Rule,
-    pub command: Rule,
-    /// Paths outside every workspace root.
-    pub external_directory: Rule,
-    /// `.env*`, keys, `.git/` internals.
-    pub secrets: Rule,
+    /// From the config's `permission` section; modes may override parts.
+    pub rules: Rules,
     /// Ask becomes Allow inside the workspace (`kiln run --auto`).
     pub auto: bool,
     /// Tools the person allowed "always" in this session.
@@ -41,18 +186,110 @@ pub struct Policy {
     pub always_reject: BTreeSet<String>,
 }
 
-impl Default for Policy {
-    fn default() -> Self {
-        Policy {
-            read: Rule::Allow,
-            edit: Rule::Ask,
-            command: Rule::Ask,
-            external_directory: Rule::Ask,
-            secrets: Rule::Ask,
-            auto: false,
-            always_allow: BTreeSet::new(),
-            always_reject: BTreeSet::new(),
+impl Policy {
+    /// The policy the config's `permission` section sets, with its problems.
+    pub fn from_config(config: &crate::config::Config) -> (Policy, Vec<String>) {
+        let mut problems = Vec::new();
+        let rules = match config.sections.get("permission") {
+            Some((value, origin)) => {
+                parse_rules(value, &format!("{origin}: permission"), &mut problems)
+            }
+            None => Rules::default(),
+        };
+        (
+            Policy {
+                rules,
+                ..Policy::default()
+            },
+            problems,
+        )
+    }
+}
+
+/// Splits a shell command line into its simple commands at `&&`, `||`, `;`, `|`, `&` and
+/// newlines, outside quotes. Subshells (`$(…)`, backticks) are reported so that the caller
+/// can treat the line as unknown.
+pub fn split_command(command: &str) -> (Vec<String>, bool) {
+    let mut parts = Vec::new();
+    let mut current = String::new();
+    let mut quote: Option<char> = None;
+    let mut subshell = false;
+    let mut chars = command.chars().peekable();
+    while let Some(c) = chars.next() {
+        match (quote, c) {
+            (Some('\''), '\'') => quote = None,
+            (Some('\''), _) => current.push(c),
+            (Some('"'), '"') => quote = None,
+            (_, '\\') => {
+                current.push(c);
+                if let Some(next) = chars.next() {
+                    current.push(next);
+                }
+            }
+            (Some('"'), '$') if chars.peek() == Some(&'(') => {
+                subshell = true;
+                current.push(c);
+            }
+            (_, '`') => {
+                subshell = true;
+                current.push(c);
+            }
+            (Some(_), _) => current.push(c),
+            (None, '\'' | '"') => quote = Some(c),
+            (None, '$') if chars.peek() == Some(&'(') => {
+                subshell = true;
+                current.push(c);
+            }
+            (None, ';' | '\n' | '|' | '&') => {
+                if matches!((c, chars.peek()), ('|', Some('|')) | ('&', Some('&'))) {
+                    chars.next();
+                }
+                parts.push(std::mem::take(&mut current));
+            }
+            (None, _) => current.push(c),
         }
+    }
+    parts.push(current);
+    let parts = parts
+        .into_iter()
+        .map(|p| p.split_whitespace().collect::<Vec<_>>().join(" "))
+        .filter(|p| !p.is_empty())
+        .collect();
+    (parts, subshell)
+}
+
+/// The rule for a whole command line: every part must pass, so the strictest part decides.
+fn command_rule(rules: &CommandRules, command: &str) -> (Rule, String) {
+    let (parts, subshell) = split_command(command);
+    let mut rule = Rule::Allow;
+    let mut why = String::new();
+    for part in &parts {
+        let (r, pattern) = rules.rule_for(part);
+        if strictness(r) > strictness(rule) || why.is_empty() && r != Rule::Allow {
+            why = match (r, pattern) {
+                (Rule::Deny, Some(p)) => format!("`{part}` matches the deny rule {p:?}"),
+                (_, Some(p)) => format!("`{part}` matches {p:?}"),
+                (_, None) => format!("no permission rule allows `{part}`"),
+            };
+        }
+        rule = stricter(rule, r);
+    }
+    if parts.is_empty() {
+        rule = Rule::Ask;
+    }
+    if subshell && rule == Rule::Allow {
+        rule = Rule::Ask;
+        why = "the command runs a subshell (`$(…)` or backticks), which rules cannot see into"
+            .to_owned();
+    }
+    (rule, why)
+}
+
+fn strictness(rule: Rule) -> u8 {
+    match rule {
+        Rule::Allow => 0,
+        Rule::Ask => 1,
+        Rule::Deny => 2,
     }
 }
 
@@ -100,14 +337,31 @@ pub fn decide(
     if policy.always_reject.contains(tool) {
         return Decision::Deny(format!("the person rejected {tool} for this session"));
     }
+    let rules = policy.rules.overlay(mode.permission.as_ref());
+    let mut why = String::new();
     let base = match action {
-        Action::Read { .. } => policy.read,
-        Action::Edit { .. } => policy.edit,
-        Action::Command { .. } => policy.command,
+        Action::Read { .. } if group == Group::Mcp => rules.mcp.unwrap_or(Rule::Ask),
+        Action::Read { .. } => rules.read.unwrap_or(Rule::Allow),
+        Action::Edit { .. } => rules.edit.unwrap_or(Rule::Ask),
+        Action::Command { command } => match &rules.bash {
+            Some(table) => {
+                let (rule, reason) = command_rule(table, command);
+                why = reason;
+                rule
+            }
+            None => Rule::Ask,
+        },
         Action::Note => Rule::Allow,
     };
     let mut rule = base;
-    let mut why = String::new();
+    if rule == Rule::Deny {
+        let reason = if why.is_empty() {
+            format!("the policy denies {tool}")
+        } else {
+            why
+        };
+        return Decision::Deny(reason);
+    }
     if policy.always_allow.contains(tool) && rule == Rule::Ask {
         rule = Rule::Allow;
     }
@@ -115,13 +369,13 @@ pub fn decide(
     let mut inside = true;
     if !facts.outside.is_empty() {
         inside = false;
-        rule = stricter(rule, policy.external_directory);
+        rule = stricter(rule, rules.external_directory.unwrap_or(Rule::Ask));
         why = format!("{} is outside the workspace", facts.outside[0].display());
     }
     let mut secret = false;
     if !facts.secrets.is_empty() {
         secret = true;
-        rule = stricter(rule, policy.secrets);
+        rule = stricter(rule, rules.secrets.unwrap_or(Rule::Ask));
         why = format!("{} may hold secrets", facts.secrets[0].display());
     }
     match rule {
@@ -338,5 +592,115 @@ mod tests {
             is_secret(Path::new("/home/u/.ssh/id_ed25519"))
                 && is_secret(Path::new("/w/.git/config"))
         );
+    }
+
+    fn rules(json: serde_json::Value) -> Policy {
+        let mut problems = Vec::new();
+        let rules = parse_rules(&json, "permission", &mut problems);
+        assert!(problems.is_empty(), "{problems:?}");
+        Policy {
+            rules,
+            ..Policy::default()
+        }
+    }
+
+    fn command(p: &Policy, m: &Mode, line: &str) -> Decision {
+        let action = Action::Command {
+            command: line.into(),
+        };
+        decide(p, m, "bash", Group::Command, &action, &PathFacts::default())
+    }
+
+    #[test]
+    fn command_patterns_judge_every_part_of_a_compound_command() {
+        let p = rules(serde_json::json!({
+            "bash": { "git status*": "allow", "git *": "ask", "ls*": "allow", "rm -rf*": "deny", "cargo test*": "allow" }
+        }));
+        let code = mode("code");
+        assert_eq!(command(&p, &code, "git status --short"), Decision::Allow);
+        let echo = rules(serde_json::json!({ "bash": { "echo *": "allow" } }));
+        assert_eq!(
+            command(&echo, &code, "echo hi && echo there"),
+            Decision::Allow
+        );
+        assert_eq!(
+            command(&p, &code, "ls -la && cargo test -q | tail -5"),
+            Decision::Ask("no permission rule allows `tail -5`".into())
+        );
+        assert_eq!(command(&p, &code, "ls; git   status"), Decision::Allow);
+        assert!(
+            matches!(command(&p, &code, "git push"), Decision::Ask(r) if r.contains("\"git *\""))
+        );
+        assert!(
+            matches!(command(&p, &code, "ls && rm -rf /"), Decision::Deny(r) if r.contains("deny rule \"rm -rf*\""))
+        );
+        assert!(
+            matches!(command(&p, &code, "ls $(rm -rf ~)"), Decision::Ask(r) if r.contains("subshell"))
+        );
+        // Separators inside quotes are text.
+        assert_eq!(
+            split_command("git status 'a && b'; ls | wc -l"),
+            (
+                vec!["git status a && b".to_owned(), "ls".into(), "wc -l".into()],
+                false
+            )
+        );
+        // --auto allows Ask inside the workspace, never a deny.
+        let auto = Policy {
+            auto: true,
+            ..p.clone()
+        };
+        assert_eq!(command(&auto, &code, "make"), Decision::Allow);
+        assert!(matches!(
+            command(&auto, &code, "rm -rf target"),
+            Decision::Deny(_)
+        ));
+    }
+
+    #[test]
+    fn modes_override_the_config_rules() {
+        let mut p = rules(serde_json::json!({ "edit": "allow", "bash": "deny" }));
+        p.auto = false;
+        let mut m = mode("code");
+        let (action, facts) = edit("src/a.rs");
+        assert_eq!(
+            decide(&p, &m, "edit", Group::Edit, &action, &facts),
+            Decision::Allow
+        );
+        assert!(matches!(command(&p, &m, "ls"), Decision::Deny(_)));
+        let mut problems = Vec::new();
+        m.permission = Some(parse_rules(
+            &serde_json::json!({ "edit": "deny", "bash": { "ls*": "allow" } }),
+            "mode.code.permission",
+            &mut problems,
+        ));
+        assert!(matches!(
+            decide(&p, &m, "edit", Group::Edit, &action, &facts),
+            Decision::Deny(_)
+        ));
+        assert_eq!(command(&p, &m, "ls"), Decision::Allow);
+    }
+
+    #[test]
+    fn bad_permission_config_is_reported_not_applied() {
+        let mut problems = Vec::new();
+        let r = parse_rules(
+            &serde_json::json!({ "edti": "allow", "read": "yes", "bash": { "[": "allow" } }),
+            "permission",
+            &mut problems,
+        );
+        assert_eq!(problems.len(), 3, "{problems:?}");
+        assert!(
+            problems[0].contains("did you mean \"edit\"")
+                || problems.iter().any(|p| p.contains("did you mean \"edit\"")),
+            "{problems:?}"
+        );
+        assert!(
+            problems
+                .iter()
+                .any(|p| p.contains("permission.read: expected \"allow\", \"ask\" or \"deny\"")),
+            "{problems:?}"
+        );
+        assert!(r.read.is_none() && r.edit.is_none());
     }
 }

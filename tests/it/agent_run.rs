@@ -1155,3 +1155,51 @@ fn stdin_is_the_prompt_or_with_f_dash_an_attachment() {
         "{second}"
     );
 }
+
+#[test]
+fn permission_rules_in_kiln_jsonc_allow_and_deny_commands_without_a_terminal() {
+    let s = Setup::new(
+        r#"//- /kiln.jsonc
+{
+  // CI: tests may run, nothing may be deleted, edits are fine
+  "permission": { "edit": "allow", "bash": { "echo *": "allow", "rm *": "deny" } }
+}
+//- /a.txt
+old
+"#,
+        vec![
+            script::tools(&[
+                call("c1", "bash", json!({ "command": "echo hi && echo there" })),
+                call(
+                    "c2",
+                    "edit",
+                    json!({ "path": "a.txt", "old_string": "old", "new_string": "new" }),
+                ),
+                call("c3", "bash", json!({ "command": "echo bye; rm a.txt" })),
+            ]),
+            script::text("Done."),
+        ],
+    );
+    let out = s.run(&["run", "--format", "json", "go"]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    assert_eq!(
+        std::fs::read_to_string(s.project().join("a.txt")).unwrap(),
+        "new\n"
+    );
+    let results = tool_results(&s.requests()[1]);
+    assert!(results[0].1.contains("hi\nthere"), "{results:?}");
+    assert!(
+        results[2]
+            .1
+            .contains("permission denied: `rm a.txt` matches the deny rule \"rm *\""),
+        "{results:?}"
+    );
+    let doctor = s.run(&["doctor", "--format", "json"]);
+    let doctor: Value = serde_json::from_slice(&doctor.stdout).unwrap();
+    assert_eq!(doctor["agentProblems"], json!([]));
+}

@@ -214,14 +214,16 @@ async fn run_async(cmd: RunCommand) -> i32 {
         audit_dir,
         global_dir: config::global_dir(),
     });
+    let (mut policy, problems) = Policy::from_config(&agent.config);
+    for p in problems {
+        out.notice(NoticeLevel::Warning, &format!("config {p}"));
+    }
+    policy.auto = cmd.auto;
     let new = NewSession {
         root: root.clone(),
         mode: mode_slug,
         target: target.clone(),
-        policy: Policy {
-            auto: cmd.auto,
-            ..Policy::default()
-        },
+        policy,
     };
     let made = match &resume {
         Some((path, _)) => Session::resume(&agent, path, new),
