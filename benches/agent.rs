@@ -112,6 +112,7 @@ fn agent(
             .then(|| sessions_dir.to_path_buf()),
         audit_dir: Some(sessions_dir.join("logs")),
         global_dir: None,
+        checkpoints_dir: None,
     };
     (Arc::new(agent), target)
 }

@@ -8,6 +8,7 @@
 
 pub mod apply;
 pub mod audit;
+pub mod checkpoint;
 pub mod compaction;
 pub mod instructions;
 pub mod mentions;
@@ -140,6 +141,8 @@ pub struct Agent {
     pub audit_dir: Option<PathBuf>,
     /// The global config directory (for global rules).
     pub global_dir: Option<PathBuf>,
+    /// Where checkpoint repositories live (the data directory); `None` takes none.
+    pub checkpoints_dir: Option<PathBuf>,
 }
 
 /// A session's state; owned by its task.
@@ -156,6 +159,10 @@ pub struct Session {
     loaded_instructions: BTreeSet<PathBuf>,
     /// Context size the provider last reported, and the message count at that time.
     last_context: Option<(u64, usize)>,
+    /// The workspace's shadow repository, when checkpoints work here.
+    checkpoints: Option<Arc<checkpoint::Checkpoints>>,
+    /// A checkpoint was taken before this turn's first change.
+    turn_checkpointed: bool,
 }
 
 #[derive(Clone, Debug)]
@@ -224,8 +231,18 @@ impl Session {
         messages: Vec<Message>,
         file: Option<store::SessionFile>,
     ) -> (Session, Vec<String>) {
-        let (instructions, problems) =
+        let (instructions, mut problems) =
             instructions::collect(&new.root, agent.global_dir.as_deref(), &agent.config);
+        let checkpoints = match &agent.checkpoints_dir {
+            Some(dir) => match checkpoint::Checkpoints::open(dir, &new.root) {
+                Ok(cp) => Some(Arc::new(cp)),
+                Err(err) => {
+                    problems.push(format!("{err}; changes cannot be rolled back"));
+                    None
+                }
+            },
+            None => None,
+        };
         let loaded_instructions = instructions.iter().map(|i| i.path.clone()).collect();
         let session = Session {
             audit: audit::AuditLog::new(agent.audit_dir.clone(), &id),
@@ -239,6 +256,8 @@ impl Session {
             instructions,
             loaded_instructions,
             last_context: None,
+            checkpoints,
+            turn_checkpointed: false,
         };
         (session, problems)
     }

@@ -5,6 +5,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use kiln::frontend::cli::Format;
+use kiln::frontend::cli::checkpoints::{CheckpointsAction, CheckpointsCommand};
 use kiln::frontend::cli::diff::{ColorChoice, DiffCommand};
 use kiln::frontend::cli::doctor::DoctorCommand;
 use kiln::frontend::cli::models::ModelsCommand;
@@ -114,6 +115,21 @@ enum Command {
         #[arg(long, value_enum, default_value_t = Format::Text)]
         format: Format,
     },
+    /// List, show, restore or undo checkpoints of the workspace.
+    ///
+    /// kiln takes a checkpoint before the agent's first change of a turn and after each
+    /// change, in a shadow git repository under the data directory (your own .git is never
+    /// touched; works without git in the workspace). Restores are all-or-nothing and are
+    /// themselves checkpointed, so they can be taken back.
+    Checkpoints {
+        #[command(subcommand)]
+        action: CheckpointsCli,
+        /// The workspace root (default: the current directory).
+        #[arg(short = 'C', long, value_name = "DIR", global = true)]
+        dir: Option<PathBuf>,
+        #[arg(long, value_enum, default_value_t = Format::Text, global = true)]
+        format: Format,
+    },
     /// Summarise the audit log: turns, tool calls by tool, approvals and denials, tokens.
     Stats {
         /// The workspace root (default: the current directory).
@@ -174,6 +190,28 @@ enum Command {
         #[arg(long, value_enum, default_value_t = Format::Text)]
         format: Format,
     },
+}
+
+#[derive(Subcommand)]
+enum CheckpointsCli {
+    /// Every checkpoint, newest first.
+    List,
+    /// What changed from a checkpoint to the workspace now.
+    Diff {
+        id: String,
+        #[arg(long)]
+        file: Option<String>,
+    },
+    /// Put the workspace (or one file or folder) back as it was at a checkpoint: files the
+    /// agent created are removed, deleted ones come back.
+    Restore {
+        id: String,
+        #[arg(long)]
+        file: Option<String>,
+    },
+    /// Take back only the agent's changes since a checkpoint, keeping your own later edits
+    /// (a three-way merge per file; overlaps keep your text and are reported, exit 1).
+    Undo { id: String },
 }
 
 #[derive(Subcommand)]
@@ -242,6 +280,23 @@ fn main() -> ExitCode {
             log_dir,
             max_requests,
         }),
+        Command::Checkpoints {
+            action,
+            dir,
+            format,
+        } => {
+            let action = match action {
+                CheckpointsCli::List => CheckpointsAction::List,
+                CheckpointsCli::Diff { id, file } => CheckpointsAction::Diff { id, file },
+                CheckpointsCli::Restore { id, file } => CheckpointsAction::Restore { id, file },
+                CheckpointsCli::Undo { id } => CheckpointsAction::Undo { id },
+            };
+            kiln::frontend::cli::checkpoints::run(CheckpointsCommand {
+                action,
+                dir,
+                format,
+            })
+        }
         Command::Sessions {
             action,
             dir,

@@ -30,6 +30,7 @@ pub(super) async fn run(
     cancel: CancellationToken,
 ) -> TurnResult {
     let mut usage = TurnUsage::default();
+    session.turn_checkpointed = false;
     let user = build_user_message(agent, session, &prompt).await;
     session.audit.record("prompt", json!({ "text": prompt.text, "mode": session.mode, "model": session.target.model_ref().to_string() }));
     session.push_message(user);
@@ -748,6 +749,16 @@ async fn apply_output(
     mut out: Output,
 ) -> Result<Output, String> {
     let mut notes = Vec::new();
+    if !out.changes.is_empty() && !session.turn_checkpointed {
+        session.turn_checkpointed = true;
+        checkpoint(
+            agent,
+            session,
+            super::checkpoint::Kind::BeforeTurn,
+            "before the agent's changes",
+        )
+        .await;
+    }
     for change in std::mem::take(&mut out.changes) {
         let display = crate::tools::display_path(&session.root, &change.path);
         let stats = apply::stats(&change);
@@ -776,6 +787,14 @@ async fn apply_output(
     if !notes.is_empty() {
         out.text
             .push_str(&format!("\n(applied: {})", notes.join(", ")));
+        let message = format!("after {}", notes.join(", "));
+        checkpoint(
+            agent,
+            session,
+            super::checkpoint::Kind::AfterChange,
+            &message,
+        )
+        .await;
     }
     if let Action::Command { command } = &describe.action {
         session.audit.record(
@@ -802,6 +821,31 @@ async fn apply_output(
         }
     }
     Ok(out)
+}
+
+/// Takes a checkpoint off the async threads; a failure is a warning, never the end of
+/// the turn.
+async fn checkpoint(
+    agent: &Agent,
+    session: &mut Session,
+    kind: super::checkpoint::Kind,
+    message: &str,
+) {
+    let Some(cp) = session.checkpoints.clone() else {
+        return;
+    };
+    let (message, sid) = (message.to_owned(), session.id.clone());
+    let taken = tokio::task::spawn_blocking(move || cp.snapshot(kind, &message, Some(&sid)))
+        .await
+        .map_err(|e| e.to_string())
+        .and_then(|r| r.map_err(|e| e.to_string()));
+    match taken {
+        Ok(c) => session.audit.record("checkpoint", json!({ "id": c.id, "kind": kind.as_str() })),
+        Err(err) => agent.port.update(&session.id, Update::Notice {
+            level: NoticeLevel::Warning,
+            message: format!("no checkpoint was taken ({err}); this change cannot be rolled back with kiln checkpoints"),
+        }),
+    }
 }
 
 fn cancelled(agent: &Agent, session: &mut Session, call: &Call) -> CallEnd {

@@ -1,6 +1,7 @@
 //! Terminal commands. Output that a script may parse has a `--format json` form whose
 //! shapes are documented in `protocol/`.
 
+pub mod checkpoints;
 pub mod diff;
 pub mod doctor;
 pub mod models;

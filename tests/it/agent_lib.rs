@@ -89,6 +89,7 @@ fn agent(
         sessions_dir: Some(data.join("sessions")),
         audit_dir: None,
         global_dir: None,
+        checkpoints_dir: None,
     })
 }
 

@@ -308,10 +308,13 @@ fn a_task_reads_greps_edits_two_files_and_runs_a_command() {
             "permission allow auto",
             "tool_call edit",
             "permission allow auto",
+            "checkpoint",
             "file_change src/lib.rs +1 -1",
+            "checkpoint",
             "tool_call edit",
             "permission allow auto",
             "file_change src/report.rs +1 -1",
+            "checkpoint",
             "tool_call bash",
             "permission allow auto",
             "command exit 0",
@@ -1202,4 +1205,67 @@ old
     let doctor = s.run(&["doctor", "--format", "json"]);
     let doctor: Value = serde_json::from_slice(&doctor.stdout).unwrap();
     assert_eq!(doctor["agentProblems"], json!([]));
+}
+
+#[test]
+fn kiln_run_checkpoints_its_changes_and_undo_keeps_the_persons_edits() {
+    let s = Setup::new(
+        "//- /f.txt\nalpha\nbeta\ngamma\ndelta\nepsilon\nzeta\neta\ntheta\n",
+        vec![
+            script::tools(&[call(
+                "c1",
+                "edit",
+                json!({ "path": "f.txt", "old_string": "alpha", "new_string": "ALPHA" }),
+            )]),
+            script::tools(&[call(
+                "c2",
+                "write",
+                json!({ "path": "new.txt", "content": "made by the agent\n" }),
+            )]),
+            script::text("Done."),
+        ],
+    );
+    let out = s.run(&["run", "--auto", "edit things"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let list = s.run(&["checkpoints", "list", "--format", "json"]);
+    let list: Value = serde_json::from_slice(&list.stdout).unwrap();
+    let kinds: Vec<&str> = list["checkpoints"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["kind"].as_str().unwrap())
+        .collect();
+    assert_eq!(kinds, ["after-change", "after-change", "before-turn"]);
+    let before = list["checkpoints"][2]["id"].as_str().unwrap().to_owned();
+    // The person edits the same file further down.
+    let f = std::fs::read_to_string(s.project().join("f.txt")).unwrap();
+    std::fs::write(
+        s.project().join("f.txt"),
+        f.replace("theta", "theta (mine)"),
+    )
+    .unwrap();
+    let diff = s.run(&["checkpoints", "diff", &before[..10]]);
+    let diff = String::from_utf8_lossy(&diff.stdout);
+    assert!(
+        diff.contains("-alpha") && diff.contains("+ALPHA") && diff.contains("+made by the agent"),
+        "{diff}"
+    );
+    let undo = s.run(&["checkpoints", "undo", &before[..10]]);
+    assert_eq!(
+        undo.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&undo.stdout)
+    );
+    assert_eq!(
+        std::fs::read_to_string(s.project().join("f.txt")).unwrap(),
+        "alpha\nbeta\ngamma\ndelta\nepsilon\nzeta\neta\ntheta (mine)\n"
+    );
+    assert!(!s.project().join("new.txt").exists());
+    let events: Vec<String> = s
+        .audit()
+        .iter()
+        .map(|e| e["event"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(events.iter().filter(|e| *e == "checkpoint").count(), 3);
 }

@@ -4,6 +4,7 @@ mod support;
 
 mod agent_lib;
 mod agent_run;
+mod checkpoints;
 mod cli_diff;
 mod cli_models;
 mod config_layers;

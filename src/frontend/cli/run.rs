@@ -213,6 +213,7 @@ async fn run_async(cmd: RunCommand) -> i32 {
         sessions_dir: sessions_dir.clone(),
         audit_dir,
         global_dir: config::global_dir(),
+        checkpoints_dir: data_dir.clone(),
     });
     let (mut policy, problems) = Policy::from_config(&agent.config);
     for p in problems {
