@@ -47,44 +47,26 @@ enum Command {
     ///   git diff | kiln run --mode ask -f - "review this change"
     #[command(verbatim_doc_comment)]
     Run {
-        /// The task; read from stdin when absent. Mentions: @path, @folder/, @git-changes.
-        prompt: Option<String>,
-        /// provider/model (default: config "model", else the first provider with a key,
-        /// else a local Ollama or LM Studio).
-        #[arg(short, long)]
-        model: Option<String>,
-        /// code (default), architect, ask, debug, or a mode from kiln.jsonc.
-        #[arg(long)]
-        mode: Option<String>,
-        /// The workspace root (default: the current directory).
-        #[arg(short = 'C', long, value_name = "DIR")]
-        dir: Option<PathBuf>,
-        /// Allow edits and commands inside the workspace without asking (outside: denied).
-        #[arg(long)]
-        auto: bool,
-        #[arg(long, value_enum, default_value_t = Format::Text)]
-        format: Format,
-        /// Go on with the latest session of this workspace.
-        #[arg(short, long = "continue", conflicts_with = "session")]
-        continue_last: bool,
-        /// Go on with this session (an id or its unique start; `kiln sessions list`).
-        #[arg(short, long, value_name = "ID")]
-        session: Option<String>,
-        /// Attach a file (text, or an image for models that take images); `-` reads
-        /// standard input. Repeatable.
-        #[arg(short = 'f', long = "file", value_name = "FILE")]
-        files: Vec<PathBuf>,
-        /// Where the audit log goes (default .kiln/logs in the workspace; "none" for none).
-        #[arg(long, value_name = "DIR")]
-        log_dir: Option<PathBuf>,
-        /// Model requests one prompt may make before it stops (max_turn_requests).
-        #[arg(
-            long,
-            env = "KILN_MAX_REQUESTS",
-            default_value_t = 50,
-            value_name = "N"
-        )]
-        max_requests: u32,
+        #[command(flatten)]
+        task: TaskArgs,
+    },
+    /// Run a task, then a test command: pass keeps the changes, fail rolls the workspace
+    /// back to where it was before the loop (exit status 1).
+    ///
+    /// Edits and commands inside the workspace need --auto or permission rules (there is
+    /// usually nobody to ask in CI). With --retries N, a failing test's output goes back to
+    /// the model up to N times before kiln gives up and rolls back.
+    ///
+    /// Example: kiln loop --auto --test "cargo test" --retries 2 "make the parser accept empty input"
+    Loop {
+        #[command(flatten)]
+        task: TaskArgs,
+        /// The command (sh -c, in the workspace) whose exit status decides.
+        #[arg(long, value_name = "CMD")]
+        test: String,
+        /// Times a failure is fed back to the model before rolling back.
+        #[arg(long, default_value_t = 0, value_name = "N")]
+        retries: u32,
     },
     /// List, show, export or delete the sessions stored for this workspace.
     Sessions {
@@ -192,6 +174,48 @@ enum Command {
     },
 }
 
+#[derive(clap::Args)]
+struct TaskArgs {
+    /// The task; read from stdin when absent. Mentions: @path, @folder/, @git-changes.
+    prompt: Option<String>,
+    /// provider/model (default: config "model", else the first provider with a key,
+    /// else a local Ollama or LM Studio).
+    #[arg(short, long)]
+    model: Option<String>,
+    /// code (default), architect, ask, debug, or a mode from kiln.jsonc.
+    #[arg(long)]
+    mode: Option<String>,
+    /// The workspace root (default: the current directory).
+    #[arg(short = 'C', long, value_name = "DIR")]
+    dir: Option<PathBuf>,
+    /// Allow edits and commands inside the workspace without asking (outside: denied).
+    #[arg(long)]
+    auto: bool,
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    format: Format,
+    /// Go on with the latest session of this workspace.
+    #[arg(short, long = "continue", conflicts_with = "session")]
+    continue_last: bool,
+    /// Go on with this session (an id or its unique start; `kiln sessions list`).
+    #[arg(short, long, value_name = "ID")]
+    session: Option<String>,
+    /// Attach a file (text, or an image for models that take images); `-` reads
+    /// standard input. Repeatable.
+    #[arg(short = 'f', long = "file", value_name = "FILE")]
+    files: Vec<PathBuf>,
+    /// Where the audit log goes (default .kiln/logs in the workspace; "none" for none).
+    #[arg(long, value_name = "DIR")]
+    log_dir: Option<PathBuf>,
+    /// Model requests one prompt may make before it stops (max_turn_requests).
+    #[arg(
+        long,
+        env = "KILN_MAX_REQUESTS",
+        default_value_t = 50,
+        value_name = "N"
+    )]
+    max_requests: u32,
+}
+
 #[derive(Subcommand)]
 enum CheckpointsCli {
     /// Every checkpoint, newest first.
@@ -226,6 +250,26 @@ enum SessionsCli {
     Delete { id: String },
 }
 
+impl TaskArgs {
+    fn into_command(self, test: Option<String>, retries: u32) -> RunCommand {
+        RunCommand {
+            prompt: self.prompt,
+            model: self.model,
+            mode: self.mode,
+            dir: self.dir,
+            auto: self.auto,
+            format: self.format,
+            continue_last: self.continue_last,
+            session: self.session,
+            files: self.files,
+            log_dir: self.log_dir,
+            max_requests: self.max_requests,
+            test,
+            retries,
+        }
+    }
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let default_level = match cli.command {
@@ -255,31 +299,12 @@ fn main() -> ExitCode {
             kiln::frontend::cli::models::run(ModelsCommand { refresh, format })
         }
         Command::Doctor { format } => kiln::frontend::cli::doctor::run(DoctorCommand { format }),
-        Command::Run {
-            prompt,
-            model,
-            mode,
-            dir,
-            auto,
-            format,
-            continue_last,
-            session,
-            files,
-            log_dir,
-            max_requests,
-        } => kiln::frontend::cli::run::run(RunCommand {
-            prompt,
-            model,
-            mode,
-            dir,
-            auto,
-            format,
-            continue_last,
-            session,
-            files,
-            log_dir,
-            max_requests,
-        }),
+        Command::Run { task } => kiln::frontend::cli::run::run(task.into_command(None, 0)),
+        Command::Loop {
+            task,
+            test,
+            retries,
+        } => kiln::frontend::cli::run::run(task.into_command(Some(test), retries)),
         Command::Checkpoints {
             action,
             dir,

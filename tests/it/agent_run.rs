@@ -1269,3 +1269,136 @@ fn kiln_run_checkpoints_its_changes_and_undo_keeps_the_persons_edits() {
         .collect();
     assert_eq!(events.iter().filter(|e| *e == "checkpoint").count(), 3);
 }
+
+const LOOP_TEST: &str = "grep -q fixed status.txt";
+
+#[test]
+fn kiln_loop_keeps_changes_that_pass_the_test() {
+    let s = Setup::new(
+        "//- /status.txt\nbroken\n",
+        vec![
+            script::tools(&[call(
+                "c1",
+                "edit",
+                json!({ "path": "status.txt", "old_string": "broken", "new_string": "fixed" }),
+            )]),
+            script::text("Fixed."),
+        ],
+    );
+    let out = s.run(&["loop", "--auto", "--test", LOOP_TEST, "fix status.txt"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("test 1: `grep -q fixed status.txt` passed"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(
+        std::fs::read_to_string(s.project().join("status.txt")).unwrap(),
+        "fixed\n"
+    );
+}
+
+#[test]
+fn kiln_loop_rolls_everything_back_when_the_test_fails() {
+    let s = Setup::new(
+        "//- /status.txt\nbroken\n",
+        vec![
+            script::tools(&[
+                call(
+                    "c1",
+                    "edit",
+                    json!({ "path": "status.txt", "old_string": "broken", "new_string": "still broken" }),
+                ),
+                call(
+                    "c2",
+                    "write",
+                    json!({ "path": "notes/new.txt", "content": "created\n" }),
+                ),
+            ]),
+            script::text("Tried."),
+        ],
+    );
+    let before = workspace::read(&s.project());
+    let out = s.run(&[
+        "loop",
+        "--auto",
+        "--format",
+        "json",
+        "--test",
+        "echo checking; grep -q fixed status.txt",
+        "fix status.txt",
+    ]);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let lines = json_lines(&out);
+    let test = lines.iter().find(|l| l["type"] == "test").unwrap();
+    assert_eq!(test["exitCode"], 1);
+    assert!(test["output"].as_str().unwrap().contains("checking"));
+    let rollback = lines.iter().find(|l| l["type"] == "rollback").unwrap();
+    assert_eq!(rollback["removed"], json!(["notes/new.txt"]));
+    assert_eq!(
+        workspace::read(&s.project()),
+        before,
+        "the workspace is as it was"
+    );
+    let events: Vec<Value> = s
+        .audit()
+        .into_iter()
+        .filter(|e| e["event"] == "loop_test")
+        .collect();
+    assert_eq!(events.len(), 1);
+    assert_eq!(events[0]["passed"], false);
+}
+
+#[test]
+fn kiln_loop_feeds_a_failure_back_and_passes_on_a_retry() {
+    let s = Setup::new(
+        "//- /status.txt\nbroken\n",
+        vec![
+            script::tools(&[call(
+                "c1",
+                "edit",
+                json!({ "path": "status.txt", "old_string": "broken", "new_string": "half fixed" }),
+            )]),
+            script::text("Tried."),
+            script::tools(&[call(
+                "c2",
+                "edit",
+                json!({ "path": "status.txt", "old_string": "half fixed", "new_string": "fixed" }),
+            )]),
+            script::text("Now really fixed."),
+        ],
+    );
+    let out = s.run(&[
+        "loop",
+        "--auto",
+        "--retries",
+        "1",
+        "--test",
+        "echo needs-fixed >&2; grep -q '^fixed' status.txt",
+        "fix status.txt",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(
+        std::fs::read_to_string(s.project().join("status.txt")).unwrap(),
+        "fixed\n"
+    );
+    let requests = s.requests();
+    assert_eq!(requests.len(), 4);
+    let retry_prompt = requests[2]["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .rev()
+        .find(|m| m["role"] == "user")
+        .unwrap()["content"]
+        .to_string();
+    assert!(
+        retry_prompt.contains("failed (exit status 1)") && retry_prompt.contains("needs-fixed"),
+        "{retry_prompt}"
+    );
+}

@@ -17,6 +17,8 @@ use futures::future::BoxFuture;
 use serde_json::json;
 
 use super::Format;
+use crate::agent::audit::AuditLog;
+use crate::agent::checkpoint::{Checkpoints, Kind as CheckpointKind};
 use crate::agent::update::{NoticeLevel, ToolContent, ToolStatus};
 use crate::agent::{
     self, Agent, NewSession, Outcome, PermissionRequest, Policy, Port, Prompt, Session,
@@ -39,6 +41,10 @@ pub struct RunCommand {
     pub files: Vec<PathBuf>,
     pub log_dir: Option<PathBuf>,
     pub max_requests: u32,
+    /// `kiln loop`: the test command that decides whether the changes stay.
+    pub test: Option<String>,
+    /// `kiln loop --retries`: how many times a failure goes back to the model.
+    pub retries: u32,
 }
 
 pub const EXIT_OK: i32 = 0;
@@ -238,17 +244,94 @@ async fn run_async(cmd: RunCommand) -> i32 {
         out.notice(NoticeLevel::Warning, &p);
     }
     out.session(&session, resume.is_some());
+    let loop_checkpoint = match (&cmd.test, &data_dir) {
+        (None, _) => None,
+        (Some(_), None) => {
+            return out
+                .fail("kiln loop needs a data directory for its checkpoint (set KILN_DATA_DIR)");
+        }
+        (Some(_), Some(data)) => match Checkpoints::open(data, &root).and_then(|cp| {
+            let c = cp.snapshot(
+                CheckpointKind::Manual,
+                &format!("before kiln loop: {}", text.lines().next().unwrap_or("")),
+                Some(&session.id),
+            )?;
+            Ok((cp, c.id))
+        }) {
+            Ok(taken) => Some(taken),
+            Err(err) => {
+                return out.fail(&format!(
+                    "kiln loop cannot take its checkpoint, so it could not roll back: {err}"
+                ));
+            }
+        },
+    };
+    let audit = AuditLog::new(agent.audit_dir.clone(), &session.id);
     let handle = SessionHandle::spawn(agent.clone(), session);
     let interrupts = tokio::spawn(watch_interrupts(handle.clone(), out.clone()));
-    let result = handle
-        .prompt(Prompt {
-            text,
-            attachments,
-            context: agent::PromptContext::default(),
-        })
-        .await;
+    let mut prompt = Prompt {
+        text,
+        attachments,
+        context: agent::PromptContext::default(),
+    };
+    let mut attempt = 0u32;
+    let code = loop {
+        let result = handle.prompt(prompt).await;
+        let (Some(test), Some((cp, before))) = (&cmd.test, &loop_checkpoint) else {
+            break out.result(&handle.id, &result);
+        };
+        if result.stop != Ok(StopReason::EndTurn) || result.denied.is_some() {
+            let code = out.result(&handle.id, &result);
+            out.rollback(cp, before, "the task did not finish");
+            break code;
+        }
+        attempt += 1;
+        let (passed, exit_code, output) = run_test(test, &root).await;
+        audit.record("loop_test", json!({ "command": test, "attempt": attempt, "exit_code": exit_code, "passed": passed }));
+        out.test(test, attempt, exit_code, &output);
+        if passed {
+            break out.result(&handle.id, &result);
+        }
+        if attempt > cmd.retries {
+            out.rollback(cp, before, "the tests still fail");
+            out.result(&handle.id, &result);
+            break EXIT_ERROR;
+        }
+        prompt = Prompt {
+            text: format!(
+                "The test command `{test}` failed (exit status {}). Its output:\n\n{}\n\nFind the cause and fix it.",
+                exit_code
+                    .map(|c| c.to_string())
+                    .unwrap_or_else(|| "none: killed".into()),
+                crate::tools::truncate_middle(&output, 20_000)
+            ),
+            ..Prompt::default()
+        };
+    };
     interrupts.abort();
-    out.result(&handle.id, &result)
+    code
+}
+
+/// Runs the test command in the workspace; (passed, exit code, output).
+async fn run_test(command: &str, root: &Path) -> (bool, Option<i32>, String) {
+    let output = tokio::process::Command::new("sh")
+        .arg("-c")
+        .arg(command)
+        .current_dir(root)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .output()
+        .await;
+    match output {
+        Ok(out) => {
+            let mut text = String::from_utf8_lossy(&out.stdout).into_owned();
+            text.push_str(&String::from_utf8_lossy(&out.stderr));
+            (out.status.success(), out.status.code(), text)
+        }
+        Err(err) => (false, None, format!("cannot run sh: {err}")),
+    }
 }
 
 /// First Ctrl-C cancels the turn; a second one exits at once.
@@ -531,6 +614,34 @@ impl Output {
             Update::Notice { level, message } => self.notice(*level, message),
             Update::CurrentMode(mode) => self.activity(&format!("› mode: {mode}")),
             Update::UserMessage(_) | Update::Usage(_) => {}
+        }
+    }
+
+    /// A `kiln loop` test run.
+    fn test(&self, command: &str, attempt: u32, exit_code: Option<i32>, output: &str) {
+        match self.format {
+            Format::Json => self.json_line(json!({ "type": "test", "command": command, "attempt": attempt, "exitCode": exit_code, "passed": exit_code == Some(0), "output": output })),
+            Format::Text => {
+                let verdict = if exit_code == Some(0) { "passed".to_owned() } else { format!("failed (exit status {})", exit_code.map(|c| c.to_string()).unwrap_or_else(|| "none".into())) };
+                let shown = if exit_code == Some(0) { String::new() } else { format!("\n{}", crate::tools::truncate_middle(output, 8_000).trim_end()) };
+                self.activity(&format!("› test {attempt}: `{command}` {verdict}{shown}"));
+            }
+        }
+    }
+
+    /// Restores the loop's checkpoint and says so.
+    fn rollback(&self, cp: &Checkpoints, before: &str, why: &str) {
+        let result = cp.restore(before, None, None);
+        match (self.format, &result) {
+            (Format::Json, Ok(r)) => self.json_line(json!({ "type": "rollback", "checkpoint": before, "reason": why, "written": r.written, "removed": r.removed })),
+            (Format::Json, Err(err)) => self.json_line(json!({ "type": "rollback", "checkpoint": before, "reason": why, "error": err.to_string() })),
+            (Format::Text, Ok(r)) => self.activity(&format!(
+                "› {why}: the workspace is back at checkpoint {} ({} file(s) restored, {} removed)",
+                crate::agent::checkpoint::short(before),
+                r.written.len(),
+                r.removed.len()
+            )),
+            (Format::Text, Err(err)) => self.activity(&format!("kiln: {why}, and the rollback failed: {err}")),
         }
     }
 
