@@ -418,6 +418,100 @@ fn long_session(rt: &tokio::runtime::Runtime) {
     );
 }
 
+fn checkpoints() {
+    use kiln::agent::checkpoint::{Checkpoints, Kind};
+    const N: usize = 10_000;
+    let dir = tempfile::tempdir().unwrap();
+    let ws = dir.path().join("ws");
+    for i in 0..N {
+        let d = ws.join(format!("pkg{:03}/src", i / 50));
+        std::fs::create_dir_all(&d).unwrap();
+        std::fs::write(
+            d.join(format!("file{i:05}.rs")),
+            format!("// file {i}\n{}", "fn body() { let x = 1; }\n".repeat(30)),
+        )
+        .unwrap();
+    }
+    let cp = Checkpoints::open(&dir.path().join("data"), &ws).unwrap();
+    let t = Instant::now();
+    let first = cp.snapshot(Kind::Manual, "first", None).unwrap();
+    let cold = t.elapsed();
+    let mut snaps = Vec::new();
+    let mut restores = Vec::new();
+    for round in 0..5 {
+        for i in 0..10 {
+            let f = ws.join(format!(
+                "pkg{:03}/src/file{:05}.rs",
+                (i * 997) % N / 50,
+                (i * 997) % N
+            ));
+            std::fs::write(f, format!("// changed in round {round}\n")).unwrap();
+        }
+        let t = Instant::now();
+        cp.snapshot(Kind::AfterChange, "after", None).unwrap();
+        snaps.push(t.elapsed());
+        let t = Instant::now();
+        let r = cp.restore(&first.id, None, None).unwrap();
+        restores.push(t.elapsed());
+        assert_eq!(r.written.len(), 10);
+    }
+    snaps.sort();
+    restores.sort();
+    println!(
+        "checkpoint of a {N}-file workspace after 10 files changed: p50 {:.0} ms (first, cold: {:.0} ms); restore of those 10 files (with its own checkpoint first): p50 {:.0} ms (targets < 300 ms, < 1 s)",
+        snaps[2].as_secs_f64() * 1e3,
+        cold.as_secs_f64() * 1e3,
+        restores[2].as_secs_f64() * 1e3
+    );
+}
+
+fn proposal() {
+    use kiln::text::diff::{Diff, DiffOptions, RenderOptions, render_unified};
+    use kiln::workspace::{Identity, read_disk};
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("big.rs");
+    let old: String = (0..10_000)
+        .map(|i| format!("    let value_{i} = compute({i}, \"text\");\n"))
+        .collect();
+    let new: String = old
+        .lines()
+        .enumerate()
+        .map(|(i, l)| {
+            if i % 200 == 7 {
+                format!("{l} // changed\n")
+            } else {
+                format!("{l}\n")
+            }
+        })
+        .collect();
+    std::fs::write(&path, &old).unwrap();
+    let base = read_disk(&path).unwrap().identity;
+    let mut times = Vec::new();
+    for _ in 0..50 {
+        let t = Instant::now();
+        let diff = Diff::new(&old, &new, DiffOptions::default());
+        let patch = render_unified(
+            &diff,
+            &RenderOptions {
+                old_path: "big.rs",
+                new_path: "big.rs",
+                color: false,
+            },
+        );
+        let now: Identity = read_disk(&path).unwrap().identity;
+        assert_eq!(now, base);
+        times.push(t.elapsed());
+        assert_eq!(diff.n_added(), 50);
+        assert!(patch.len() > 1000);
+    }
+    times.sort();
+    println!(
+        "proposal for a 10,000-line file with 50 changed lines (diff with intra-line spans + unified render + staleness check by re-reading the file): p50 {:.2} ms, max {:.2} ms (target < 5 ms)",
+        times[25].as_secs_f64() * 1e3,
+        times.last().unwrap().as_secs_f64() * 1e3
+    );
+}
+
 fn main() {
     let which: Vec<String> = std::env::args()
         .skip(1)
@@ -437,5 +531,11 @@ fn main() {
     }
     if want("long_session") {
         long_session(&rt);
+    }
+    if want("checkpoints") {
+        checkpoints();
+    }
+    if want("proposal") {
+        proposal();
     }
 }
