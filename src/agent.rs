@@ -14,6 +14,7 @@ pub mod instructions;
 pub mod mentions;
 pub mod mode;
 pub mod policy;
+pub mod proposal;
 pub mod store;
 mod turn;
 pub mod update;
@@ -92,6 +93,12 @@ pub struct PermissionRequest {
 pub enum Outcome {
     AllowOnce,
     AllowAlways,
+    /// Only these hunks of the proposed changes (ids from `proposal::diff_of`); the
+    /// others are rejected, with optional feedback for the model.
+    AcceptHunks {
+        hunks: Vec<crate::text::diff::HunkId>,
+        feedback: Option<String>,
+    },
     RejectOnce {
         feedback: Option<String>,
     },

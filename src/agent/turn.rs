@@ -587,6 +587,8 @@ async fn run_call(
 
     // Edits are computed first so that the person reviews the diff, then applied.
     let mut computed: Option<Result<Output, String>> = None;
+    // What the person accepted of a change, told to the model with the result.
+    let mut review_note: Option<String> = None;
     match &decision {
         policy::Decision::Deny(reason) => {
             session.audit.record("permission", json!({ "call_id": call.id, "tool": call.name, "decision": "deny", "by": by, "reason": reason }));
@@ -645,6 +647,7 @@ async fn run_call(
             let (decision, feedback) = match &outcome {
                 Outcome::AllowOnce => ("allow_once", None),
                 Outcome::AllowAlways => ("allow_always", None),
+                Outcome::AcceptHunks { feedback, .. } => ("accept_hunks", feedback.clone()),
                 Outcome::RejectOnce { feedback } => ("reject_once", feedback.clone()),
                 Outcome::RejectAlways { feedback } => ("reject_always", feedback.clone()),
                 Outcome::Unanswerable(why) => ("deny", Some(why.clone())),
@@ -653,6 +656,32 @@ async fn run_call(
             session.audit.record("permission", json!({ "call_id": call.id, "tool": call.name, "decision": decision, "by": if matches!(outcome, Outcome::Unanswerable(_)) { "policy" } else { "person" }, "feedback": feedback }));
             match outcome {
                 Outcome::AllowOnce => {}
+                Outcome::AcceptHunks { hunks, feedback } => {
+                    let Some(Ok(out)) = computed.take() else {
+                        return finish(
+                            agent,
+                            session,
+                            call,
+                            Err("the hunks accepted belong to no change".to_owned()),
+                        );
+                    };
+                    match review_hunks(session, out, &hunks, feedback.as_deref()) {
+                        Ok((out, note)) => {
+                            computed = Some(Ok(out));
+                            review_note = Some(note);
+                        }
+                        Err(message) => {
+                            finish(agent, session, call, Err(message.clone()));
+                            if feedback.as_deref().is_none_or(|f| f.trim().is_empty()) {
+                                return CallEnd::Stop(format!(
+                                    "the person rejected every hunk of {}",
+                                    describe.title
+                                ));
+                            }
+                            return CallEnd::Continue;
+                        }
+                    }
+                }
                 Outcome::AllowAlways => {
                     session.policy.always_allow.insert(call.name.clone());
                 }
@@ -712,7 +741,62 @@ async fn run_call(
         Ok(out) => apply_output(agent, session, &describe, out).await,
         Err(message) => Err(message),
     };
+    let result = result.map(|mut out| {
+        if let Some(note) = review_note {
+            out.text.push_str(&format!("\n{note}"));
+        }
+        out
+    });
     finish(agent, session, call, result)
+}
+
+/// Keeps the accepted hunks of each change; says what the person rejected. `Err` when
+/// nothing was accepted.
+fn review_hunks(
+    session: &Session,
+    mut out: Output,
+    accepted: &[crate::text::diff::HunkId],
+    feedback: Option<&str>,
+) -> Result<(Output, String), String> {
+    let mut kept = Vec::new();
+    let mut rejected = Vec::new();
+    for change in std::mem::take(&mut out.changes) {
+        let name = crate::tools::display_path(&session.root, &change.path);
+        let mut proposal = super::proposal::Proposal::new(change);
+        match proposal.decide(Some(accepted))? {
+            Some(change) => {
+                let not = proposal.rejected_hunks();
+                if !not.is_empty() {
+                    rejected.push(format!("{name}: {}", not.join(", ")));
+                }
+                kept.push(change);
+            }
+            None => rejected.push(format!("{name}: all of it")),
+        }
+        session.audit.record(
+            "proposal",
+            json!({ "path": name, "state": proposal.state.as_str(), "hunks": proposal.diff.hunks.len() }),
+        );
+    }
+    let feedback = feedback
+        .filter(|f| !f.trim().is_empty())
+        .map(|f| format!(" They said: {f}"))
+        .unwrap_or_default();
+    if kept.is_empty() {
+        return Err(format!(
+            "the person rejected every hunk of this change.{feedback}"
+        ));
+    }
+    out.changes = kept;
+    let note = if rejected.is_empty() {
+        format!("The person accepted all of it.{feedback}")
+    } else {
+        format!(
+            "The person accepted only part of this change; not applied: {}. The file now has only the accepted hunks; read it before changing it again.{feedback}",
+            rejected.join("; ")
+        )
+    };
+    Ok((out, note))
 }
 
 /// Runs a tool; `None` when cancelled first.

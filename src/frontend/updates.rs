@@ -6,6 +6,7 @@
 use serde_json::{Value, json};
 
 use crate::agent::update::{ToolContent, ToolStatus, Update};
+use crate::text::diff::{RenderOptions, render_unified};
 use crate::tools::todo;
 
 pub fn session_update(update: &Update) -> Value {
@@ -88,14 +89,44 @@ pub fn tool_content(content: &ToolContent) -> Value {
             path,
             old_text,
             new_text,
-        } => json!({
-            "type": "diff",
-            "path": path,
-            "oldText": old_text,
-            "newText": new_text.clone().unwrap_or_default(),
-            "_meta": { "kiln": { "deleted": new_text.is_none() } },
-        }),
+        } => {
+            let diff = crate::agent::proposal::diff_of(old_text.as_deref(), new_text.as_deref());
+            let name = path.display().to_string();
+            let patch = render_unified(
+                &diff,
+                &RenderOptions {
+                    old_path: &name,
+                    new_path: &name,
+                    color: false,
+                },
+            );
+            json!({
+                "type": "diff",
+                "path": path,
+                "oldText": old_text,
+                "newText": new_text.clone().unwrap_or_default(),
+                "_meta": { "kiln": {
+                    "deleted": new_text.is_none(),
+                    "hunks": diff.hunks.iter().map(hunk).collect::<Vec<_>>(),
+                    "patch": patch,
+                } },
+            })
+        }
     }
+}
+
+/// A hunk as `_meta.kiln.hunks` carries it (the hunk model of protocol/diff.md, without
+/// the lines: they are in `patch`). Lines are zero-based.
+fn hunk(h: &crate::text::diff::Hunk) -> Value {
+    json!({
+        "id": h.id.to_string(),
+        "oldStart": h.old.start,
+        "oldLines": h.old.len,
+        "newStart": h.new.start,
+        "newLines": h.new.len,
+        "added": h.n_added(),
+        "removed": h.n_removed(),
+    })
 }
 
 fn plan_entry(item: &todo::Item) -> Value {

@@ -410,3 +410,106 @@ async fn a_rejection_with_feedback_goes_on_and_a_file_changed_meanwhile_is_not_o
     );
     assert!(tools[1].contains("changed since it was read"), "{tools:?}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_person_accepts_one_hunk_and_the_model_is_told_what_was_left_out() {
+    let dir = tempfile::tempdir().unwrap();
+    let text: String = (1..=30).map(|i| format!("line {i}\n")).collect();
+    workspace::write(dir.path(), &format!("//- /f.txt\n{text}"));
+    let new = text
+        .replace("line 2\n", "line two\n")
+        .replace("line 25\n", "line twenty-five\n");
+    let server = ScriptedServer::start(vec![
+        script::tools(&[call(
+            "c1",
+            "write",
+            json!({ "path": "f.txt", "content": new }),
+        )]),
+        script::text("Done."),
+    ])
+    .await;
+    /// Accepts the first hunk of the first diff it is shown.
+    struct FirstHunk(Arc<RecordingPort>);
+    impl Port for FirstHunk {
+        fn update(&self, session_id: &str, update: Update) {
+            self.0.update(session_id, update)
+        }
+        fn request_permission(&self, request: PermissionRequest) -> BoxFuture<'static, Outcome> {
+            let first = request.content.iter().find_map(|c| match c {
+                kiln::agent::update::ToolContent::Diff {
+                    old_text, new_text, ..
+                } => kiln::agent::proposal::diff_of(old_text.as_deref(), new_text.as_deref())
+                    .hunks
+                    .first()
+                    .map(|h| h.id),
+                _ => None,
+            });
+            Box::pin(async move {
+                Outcome::AcceptHunks {
+                    hunks: first.into_iter().collect(),
+                    feedback: Some("keep line 25".into()),
+                }
+            })
+        }
+        fn files(&self) -> Arc<dyn Files> {
+            Arc::new(DiskFiles)
+        }
+    }
+    let recording = RecordingPort::new(Outcome::AllowOnce);
+    let mut agent = Arc::try_unwrap(agent(
+        &[("p", "openai-compatible", &server)],
+        recording.clone(),
+        dir.path(),
+    ))
+    .ok()
+    .unwrap();
+    agent.port = Arc::new(FirstHunk(recording.clone()));
+    let agent = Arc::new(agent);
+    let s = start(&agent, dir.path(), "p/m", Policy::default());
+    let result = s
+        .prompt(Prompt {
+            text: "rename lines".into(),
+            ..Prompt::default()
+        })
+        .await;
+    assert_eq!(result.stop, Ok(StopReason::EndTurn));
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join("f.txt")).unwrap(),
+        text.replace("line 2\n", "line two\n")
+    );
+    let told = server.requests()[1].json()["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["role"] == "tool")
+        .unwrap()["content"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        told.contains("not applied: f.txt: hunk 2 (old line 25, −1 +1)")
+            && told.contains("They said: keep line 25"),
+        "{told}"
+    );
+    // The diff sent for review carries the hunks and the patch under _meta.kiln.
+    let reviewed = recording
+        .updates
+        .lock()
+        .unwrap()
+        .iter()
+        .find_map(|(_, u, _)| match u {
+            Update::ToolCallUpdate(up) if up.status.is_none() && up.content.is_some() => {
+                Some(up.content.clone().unwrap())
+            }
+            _ => None,
+        })
+        .unwrap();
+    let wire = kiln::frontend::updates::tool_content(&reviewed[0]);
+    assert_eq!(wire["_meta"]["kiln"]["hunks"].as_array().unwrap().len(), 2);
+    assert!(
+        wire["_meta"]["kiln"]["patch"]
+            .as_str()
+            .unwrap()
+            .contains("+line twenty-five")
+    );
+}

@@ -864,38 +864,11 @@ fn on_a_terminal_kiln_asks_and_the_answer_decides() {
             script::text("Edited; you did not want the command."),
         ],
     );
-    let kiln = env!("CARGO_BIN_EXE_kiln");
-    let mut child = s.command(&[]).spawn_script(kiln, &["run", "fix a.txt"]);
-    use std::io::Write as _;
-    let mut stdin = child.stdin.take().unwrap();
-    let mut output = String::new();
-    let mut stdout = child.stdout.take().unwrap();
-    let (tx, rx) = std::sync::mpsc::channel::<String>();
-    std::thread::spawn(move || {
-        let mut buf = [0u8; 4096];
-        while let Ok(n) = std::io::Read::read(&mut stdout, &mut buf) {
-            if n == 0
-                || tx
-                    .send(String::from_utf8_lossy(&buf[..n]).into_owned())
-                    .is_err()
-            {
-                return;
-            }
-        }
-    });
-    let mut answers = ["y\n", "n do not run commands\n"].into_iter();
-    let mut asked = 0;
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while let Ok(piece) = rx.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
-        output.push_str(&piece);
-        while output.matches("? allow").count() > asked {
-            asked += 1;
-            stdin.write_all(answers.next().unwrap().as_bytes()).unwrap();
-            stdin.flush().unwrap();
-        }
-    }
-    let status = child.wait().unwrap();
-    drop(stdin);
+    let (status, output, asked) = on_terminal(
+        &s,
+        &["run", "fix a.txt"],
+        &["y\n", "n do not run commands\n"],
+    );
     assert_eq!(status.code(), Some(0), "{output}");
     assert_eq!(asked, 2, "{output}");
     let plain = strip_ansi(&output);
@@ -916,6 +889,53 @@ fn on_a_terminal_kiln_asks_and_the_answer_decides() {
             .contains("the person rejected this call and said: do not run commands"),
         "{results:?}"
     );
+}
+
+/// Runs kiln under a pseudo-terminal and answers each question (`? allow …`, `? hunk …`)
+/// with the next answer; returns the exit status, everything shown, and how many
+/// questions were asked.
+fn on_terminal(
+    s: &Setup,
+    args: &[&str],
+    answers: &[&str],
+) -> (std::process::ExitStatus, String, usize) {
+    use std::io::Write as _;
+    let mut child = s
+        .command(&[])
+        .spawn_script(env!("CARGO_BIN_EXE_kiln"), args);
+    let mut stdin = child.stdin.take().unwrap();
+    let mut stdout = child.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel::<String>();
+    std::thread::spawn(move || {
+        let mut buf = [0u8; 4096];
+        while let Ok(n) = std::io::Read::read(&mut stdout, &mut buf) {
+            if n == 0
+                || tx
+                    .send(String::from_utf8_lossy(&buf[..n]).into_owned())
+                    .is_err()
+            {
+                return;
+            }
+        }
+    });
+    let mut answers = answers.iter();
+    let mut output = String::new();
+    let mut asked = 0;
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while let Ok(piece) = rx.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
+        output.push_str(&piece);
+        let questions = output.matches("? allow").count() + output.matches("? hunk").count();
+        while questions > asked {
+            asked += 1;
+            if let Some(answer) = answers.next() {
+                stdin.write_all(answer.as_bytes()).unwrap();
+                stdin.flush().unwrap();
+            }
+        }
+    }
+    let status = child.wait().unwrap();
+    drop(stdin);
+    (status, output, asked)
 }
 
 fn strip_ansi(text: &str) -> String {
@@ -1400,5 +1420,45 @@ fn kiln_loop_feeds_a_failure_back_and_passes_on_a_retry() {
     assert!(
         retry_prompt.contains("failed (exit status 1)") && retry_prompt.contains("needs-fixed"),
         "{retry_prompt}"
+    );
+}
+
+#[test]
+fn on_a_terminal_hunks_can_be_kept_or_dropped_one_by_one() {
+    let text: String = (1..=30).map(|i| format!("line {i}\n")).collect();
+    let new = text
+        .replace("line 2\n", "line two\n")
+        .replace("line 25\n", "line 25 changed\n");
+    let s = Setup::new(
+        &format!("//- /f.txt\n{text}"),
+        vec![
+            script::tools(&[call(
+                "c1",
+                "write",
+                json!({ "path": "f.txt", "content": new }),
+            )]),
+            script::text("Kept what you wanted."),
+        ],
+    );
+    let (status, output, asked) = on_terminal(
+        &s,
+        &["run", "rewrite f.txt"],
+        &["h\n", "n not this one\n", "y\n"],
+    );
+    assert_eq!(status.code(), Some(0), "{output}");
+    assert_eq!(asked, 3, "{output}");
+    assert!(
+        strip_ansi(&output).contains("hunk 1 of 2 in f.txt"),
+        "{output}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(s.project().join("f.txt")).unwrap(),
+        text.replace("line 25\n", "line 25 changed\n")
+    );
+    let told = tool_results(&s.requests()[1]).remove(0).1;
+    assert!(
+        told.contains("not applied: f.txt: hunk 1 (old line 2, −1 +1)")
+            && told.contains("hunk 1: not this one"),
+        "{told}"
     );
 }

@@ -26,7 +26,7 @@ use crate::agent::{
 };
 use crate::config::{self, ModelRef, Severity};
 use crate::llm::{Client, RetryPolicy, Target, UserPart};
-use crate::text::diff::{Diff, DiffOptions, RenderOptions, render_unified};
+use crate::text::diff::{Diff, RenderOptions, render_unified};
 use crate::tools::{DiskFiles, Files, Limits, Registry};
 
 pub struct RunCommand {
@@ -733,6 +733,8 @@ impl Port for CliPort {
             });
         }
         let mut text = String::new();
+        // (display name, diff) of each file change, for the per-hunk review.
+        let mut files: Vec<(String, Diff)> = Vec::new();
         for content in &request.content {
             match content {
                 ToolContent::Diff {
@@ -741,11 +743,8 @@ impl Port for CliPort {
                     new_text,
                 } => {
                     let name = crate::tools::display_path(&self.root, path);
-                    let diff = Diff::new(
-                        old_text.as_deref().unwrap_or(""),
-                        new_text.as_deref().unwrap_or(""),
-                        DiffOptions::default(),
-                    );
+                    let diff =
+                        crate::agent::proposal::diff_of(old_text.as_deref(), new_text.as_deref());
                     text.push_str(&render_unified(
                         &diff,
                         &RenderOptions {
@@ -754,6 +753,7 @@ impl Port for CliPort {
                             color: true,
                         },
                     ));
+                    files.push((name, diff));
                 }
                 ToolContent::Text(t) => {
                     text.push_str(t);
@@ -766,35 +766,104 @@ impl Port for CliPort {
         } else {
             format!(" ({})", request.reason)
         };
+        let n_hunks: usize = files.iter().map(|(_, d)| d.hunks.len()).sum();
+        let hunks_option = if n_hunks > 1 {
+            "  [h] hunk by hunk"
+        } else {
+            ""
+        };
         self.out.activity(&format!(
-            "{text}? allow {}{reason}\n  [y] yes once  [a] always (this session)  [n] no  [N] never (this session); text after n is told to the model",
+            "{text}? allow {}{reason}\n  [y] yes once  [a] always (this session){hunks_option}  [n] no  [N] never (this session); text after n is told to the model",
             request.tool_call.title
         ));
+        let out = self.out.clone();
         Box::pin(async move {
-            tokio::task::spawn_blocking(ask_terminal)
+            tokio::task::spawn_blocking(move || ask_terminal(&out, &files, n_hunks > 1))
                 .await
                 .unwrap_or(Outcome::RejectOnce { feedback: None })
         })
     }
 }
 
-fn ask_terminal() -> Outcome {
+/// One answer line from the terminal: its first character and the text after it.
+fn read_answer() -> Option<(String, Option<String>)> {
+    eprint!("> ");
+    let mut line = String::new();
+    match std::io::stdin().read_line(&mut line) {
+        Ok(0) | Err(_) => return None,
+        Ok(_) => {}
+    }
+    let line = line.trim_end_matches(['\n', '\r']);
+    let (answer, rest) = line.split_at(line.chars().next().map(char::len_utf8).unwrap_or(0));
+    Some((
+        answer.to_owned(),
+        Some(rest.trim().to_owned()).filter(|f| !f.is_empty()),
+    ))
+}
+
+fn ask_terminal(out: &Output, files: &[(String, Diff)], by_hunk: bool) -> Outcome {
     loop {
-        eprint!("> ");
-        let mut line = String::new();
-        match std::io::stdin().read_line(&mut line) {
-            Ok(0) | Err(_) => return Outcome::RejectOnce { feedback: None },
-            Ok(_) => {}
-        }
-        let line = line.trim_end_matches(['\n', '\r']);
-        let (answer, rest) = line.split_at(line.chars().next().map(char::len_utf8).unwrap_or(0));
-        let feedback = Some(rest.trim().to_owned()).filter(|f| !f.is_empty());
-        match answer {
+        let Some((answer, feedback)) = read_answer() else {
+            return Outcome::RejectOnce { feedback: None };
+        };
+        match answer.as_str() {
             "y" | "Y" => return Outcome::AllowOnce,
             "a" | "A" => return Outcome::AllowAlways,
+            "h" | "H" if by_hunk => return ask_hunks(out, files),
             "n" => return Outcome::RejectOnce { feedback },
             "N" => return Outcome::RejectAlways { feedback },
+            _ if by_hunk => eprintln!("answer y, a, h, n or N"),
             _ => eprintln!("answer y, a, n or N"),
         }
+    }
+}
+
+/// Each hunk on its own: y keeps it, n drops it; text after n is told to the model.
+fn ask_hunks(out: &Output, files: &[(String, Diff)]) -> Outcome {
+    let mut accepted = Vec::new();
+    let mut notes = Vec::new();
+    let total: usize = files.iter().map(|(_, d)| d.hunks.len()).sum();
+    let mut n = 0;
+    for (name, diff) in files {
+        for hunk in &diff.hunks {
+            n += 1;
+            let one = Diff {
+                hunks: vec![hunk.clone()],
+                context: diff.context,
+            };
+            out.activity(&format!(
+                "{}? hunk {n} of {total} in {name}: [y] keep  [n] drop",
+                render_unified(
+                    &one,
+                    &RenderOptions {
+                        old_path: name,
+                        new_path: name,
+                        color: true
+                    }
+                )
+            ));
+            loop {
+                let Some((answer, feedback)) = read_answer() else {
+                    return Outcome::RejectOnce { feedback: None };
+                };
+                match answer.as_str() {
+                    "y" | "Y" => accepted.push(hunk.id),
+                    "n" | "N" => notes.extend(feedback.map(|f| format!("hunk {n}: {f}"))),
+                    _ => {
+                        eprintln!("answer y or n");
+                        continue;
+                    }
+                }
+                break;
+            }
+        }
+    }
+    let feedback = (!notes.is_empty()).then(|| notes.join("; "));
+    if accepted.is_empty() {
+        return Outcome::RejectOnce { feedback };
+    }
+    Outcome::AcceptHunks {
+        hunks: accepted,
+        feedback,
     }
 }
