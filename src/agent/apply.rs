@@ -78,8 +78,17 @@ pub fn check_base(
 }
 
 /// Writes `bytes` to `path` through a temporary file in the same folder, keeping the old
-/// file's permissions; creates missing parent folders.
+/// file's permissions; creates missing parent folders. Through a symlink, the target is
+/// written.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    // A symlink stays a symlink: the file it points to is what changes.
+    let resolved;
+    let path = if std::fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_symlink()) {
+        resolved = std::fs::canonicalize(path)?;
+        resolved.as_path()
+    } else {
+        path
+    };
     let dir = path
         .parent()
         .filter(|p| !p.as_os_str().is_empty())

@@ -445,6 +445,7 @@ pub fn classify(roots: &[PathBuf], action: &Action) -> PathFacts {
 
 /// `path` with symlinks resolved in the longest prefix that exists.
 fn real_path(path: &Path) -> PathBuf {
+    let path = &crate::workspace::paths::normalize(path);
     let mut existing = path.to_path_buf();
     let mut rest = Vec::new();
     loop {
@@ -453,7 +454,7 @@ fn real_path(path: &Path) -> PathBuf {
             for part in rest.iter().rev() {
                 out.push(part);
             }
-            return out;
+            return crate::workspace::paths::normalize(&out);
         }
         match (
             existing.file_name().map(|n| n.to_owned()),
@@ -702,5 +703,44 @@ mod tests {
             "{problems:?}"
         );
         assert!(r.read.is_none() && r.edit.is_none());
+    }
+
+    #[test]
+    fn escapes_by_dots_absolute_paths_and_symlink_loops_are_placed() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("ws");
+        std::fs::create_dir_all(&root).unwrap();
+        std::os::unix::fs::symlink(root.join("loop_b"), root.join("loop_a")).unwrap();
+        std::os::unix::fs::symlink(root.join("loop_a"), root.join("loop_b")).unwrap();
+        let paths = vec![
+            crate::tools::resolve_path(&root, "../outside.txt"),
+            PathBuf::from("/etc/hosts"),
+            root.join("loop_a"),
+            root.join("sub/../ok.txt"),
+        ];
+        let facts = classify(
+            std::slice::from_ref(&root),
+            &Action::Edit {
+                paths: paths.clone(),
+            },
+        );
+        assert_eq!(facts.outside, paths[..2].to_vec());
+        assert_eq!(
+            facts.relative[2..],
+            ["loop_a".to_owned(), "ok.txt".to_owned()]
+        );
+        let p = Policy::default();
+        let d = decide(
+            &p,
+            &mode("code"),
+            "edit",
+            Group::Edit,
+            &Action::Edit { paths },
+            &facts,
+        );
+        assert!(
+            matches!(&d, Decision::Ask(r) if r.contains("outside the workspace")),
+            "{d:?}"
+        );
     }
 }

@@ -738,7 +738,7 @@ async fn run_call(
         return cancelled(agent, session, call);
     };
     let result = match result {
-        Ok(out) => apply_output(agent, session, &describe, out).await,
+        Ok(out) => apply_output(agent, session, &describe, out, facts.outside.is_empty()).await,
         Err(message) => Err(message),
     };
     let result = result.map(|mut out| {
@@ -831,6 +831,7 @@ async fn apply_output(
     session: &mut Session,
     describe: &Describe,
     mut out: Output,
+    inside_at_decision: bool,
 ) -> Result<Output, String> {
     let mut notes = Vec::new();
     if !out.changes.is_empty() && !session.turn_checkpointed {
@@ -845,6 +846,24 @@ async fn apply_output(
     }
     for change in std::mem::take(&mut out.changes) {
         let display = crate::tools::display_path(&session.root, &change.path);
+        // A path swapped for a symlink out of the workspace after the decision is refused.
+        if inside_at_decision {
+            let action = Action::Edit {
+                paths: vec![change.path.clone()],
+            };
+            if !policy::classify(std::slice::from_ref(&session.root), &action)
+                .outside
+                .is_empty()
+            {
+                let err = format!(
+                    "{display} now leads outside the workspace (it was replaced after the permission was given); nothing was written"
+                );
+                session
+                    .audit
+                    .record("error", json!({ "message": err, "path": display }));
+                return Err(err);
+            }
+        }
         let stats = apply::stats(&change);
         match agent
             .port

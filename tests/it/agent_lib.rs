@@ -513,3 +513,82 @@ async fn the_person_accepts_one_hunk_and_the_model_is_told_what_was_left_out() {
             .contains("+line twenty-five")
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_file_swapped_for_a_symlink_out_of_the_workspace_after_approval_is_not_written() {
+    let dir = tempfile::tempdir().unwrap();
+    let ws = dir.path().join("ws");
+    std::fs::create_dir_all(&ws).unwrap();
+    workspace::write(&ws, "//- /a.txt\nold\n//- /link_target.txt\ninside\n");
+    std::os::unix::fs::symlink(ws.join("link_target.txt"), ws.join("inner_link")).unwrap();
+    let outside = dir.path().join("precious.txt");
+    std::fs::write(&outside, "old\n").unwrap();
+    let server = ScriptedServer::start(vec![
+        script::tools(&[call("c1", "edit", json!({ "path": "a.txt", "old_string": "old", "new_string": "new" }))]),
+        script::tools(&[call("c2", "edit", json!({ "path": "inner_link", "old_string": "inside", "new_string": "changed through the link" }))]),
+        script::text("Done."),
+    ])
+    .await;
+    /// Allows, but first replaces a.txt with a symlink to a file outside the workspace.
+    struct Swap(Arc<RecordingPort>, PathBuf, PathBuf);
+    impl Port for Swap {
+        fn update(&self, session_id: &str, update: Update) {
+            self.0.update(session_id, update)
+        }
+        fn request_permission(&self, request: PermissionRequest) -> BoxFuture<'static, Outcome> {
+            if request.tool_call.title.contains("a.txt") {
+                std::fs::remove_file(&self.1).unwrap();
+                std::os::unix::fs::symlink(&self.2, &self.1).unwrap();
+            }
+            Box::pin(async { Outcome::AllowOnce })
+        }
+        fn files(&self) -> Arc<dyn Files> {
+            Arc::new(DiskFiles)
+        }
+    }
+    let recording = RecordingPort::new(Outcome::AllowOnce);
+    let mut agent = Arc::try_unwrap(agent(
+        &[("p", "openai-compatible", &server)],
+        recording.clone(),
+        dir.path(),
+    ))
+    .ok()
+    .unwrap();
+    agent.port = Arc::new(Swap(recording.clone(), ws.join("a.txt"), outside.clone()));
+    let agent = Arc::new(agent);
+    let s = start(&agent, &ws, "p/m", Policy::default());
+    let result = s
+        .prompt(Prompt {
+            text: "edit".into(),
+            ..Prompt::default()
+        })
+        .await;
+    assert_eq!(result.stop, Ok(StopReason::EndTurn));
+    assert_eq!(
+        std::fs::read_to_string(&outside).unwrap(),
+        "old\n",
+        "the file outside was written"
+    );
+    let told: Vec<String> = server.requests()[2].json()["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|m| m["role"] == "tool")
+        .map(|m| m["content"].as_str().unwrap().to_owned())
+        .collect();
+    assert!(
+        told[0].contains("now leads outside the workspace"),
+        "{told:?}"
+    );
+    // A symlink inside the workspace stays a symlink; its target changes.
+    assert!(
+        std::fs::symlink_metadata(ws.join("inner_link"))
+            .unwrap()
+            .file_type()
+            .is_symlink()
+    );
+    assert_eq!(
+        std::fs::read_to_string(ws.join("link_target.txt")).unwrap(),
+        "changed through the link\n"
+    );
+}

@@ -15,6 +15,7 @@ mod lsp_lifecycle;
 mod lsp_malformed;
 mod lsp_sync;
 mod lsp_watch;
+mod proposal_race;
 mod real_clients;
 mod rope_random;
 mod tools;
