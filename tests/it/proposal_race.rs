@@ -98,11 +98,22 @@ fn the_persons_keystrokes_survive_any_interleaving_with_agent_edits() {
                         continue;
                     };
                     match apply_to_disk(&change, "doc.txt") {
-                        Ok(()) => applied.push(p.marker),
+                        Ok(()) => {
+                            assert_eq!(
+                                p.version, version,
+                                "seed {seed}: applied over a file that moved on"
+                            );
+                            applied.push(p.marker);
+                            version += 1;
+                        }
                         Err(err) => {
                             assert!(
                                 err.contains("changed since it was read"),
                                 "seed {seed}: {err}"
+                            );
+                            assert_ne!(
+                                p.version, version,
+                                "seed {seed}: refused a proposal whose file had not changed"
                             );
                             stale += 1;
                         }
