@@ -113,6 +113,7 @@ fn agent(
         audit_dir: Some(sessions_dir.join("logs")),
         global_dir: None,
         checkpoints_dir: None,
+        verify: Default::default(),
     };
     (Arc::new(agent), target)
 }

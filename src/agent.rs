@@ -18,6 +18,7 @@ pub mod proposal;
 pub mod store;
 mod turn;
 pub mod update;
+pub mod verify;
 
 use std::collections::BTreeSet;
 use std::path::PathBuf;
@@ -150,6 +151,8 @@ pub struct Agent {
     pub global_dir: Option<PathBuf>,
     /// Where checkpoint repositories live (the data directory); `None` takes none.
     pub checkpoints_dir: Option<PathBuf>,
+    /// Blast-radius limits and check commands (the config's `verify`).
+    pub verify: verify::Verify,
 }
 
 /// A session's state; owned by its task.
@@ -170,6 +173,10 @@ pub struct Session {
     checkpoints: Option<Arc<checkpoint::Checkpoints>>,
     /// A checkpoint was taken before this turn's first change.
     turn_checkpointed: bool,
+    /// The newest checkpoint taken (what undoes the next change).
+    last_checkpoint: Option<String>,
+    /// What this turn has changed, for the turn limits.
+    turn_changes: verify::TurnChanges,
 }
 
 #[derive(Clone, Debug)]
@@ -265,6 +272,8 @@ impl Session {
             last_context: None,
             checkpoints,
             turn_checkpointed: false,
+            last_checkpoint: None,
+            turn_changes: verify::TurnChanges::default(),
         };
         (session, problems)
     }

@@ -31,6 +31,7 @@ pub(super) async fn run(
 ) -> TurnResult {
     let mut usage = TurnUsage::default();
     session.turn_checkpointed = false;
+    session.turn_changes = super::verify::TurnChanges::default();
     let user = build_user_message(agent, session, &prompt).await;
     session.audit.record("prompt", json!({ "text": prompt.text, "mode": session.mode, "model": session.target.model_ref().to_string() }));
     session.push_message(user);
@@ -615,7 +616,12 @@ async fn run_call(
                 match result {
                     None => return cancelled(agent, session, call),
                     Some(Err(message)) => return finish(agent, session, call, Err(message)),
-                    Some(Ok(out)) => computed = Some(Ok(out)),
+                    Some(Ok(out)) => {
+                        if let Err(message) = blast_radius(agent, session, &out) {
+                            return finish(agent, session, call, Err(message));
+                        }
+                        computed = Some(Ok(out))
+                    }
                 }
                 content
             } else if let Action::Command { command } = &describe.action {
@@ -732,13 +738,23 @@ async fn run_call(
     );
     let result = match computed {
         Some(result) => Some(result),
-        None => run_tool(tool, arguments, cx, cancel).await,
+        None => run_tool(tool, arguments, cx.clone(), cancel).await,
     };
     let Some(result) = result else {
         return cancelled(agent, session, call);
     };
     let result = match result {
-        Ok(out) => apply_output(agent, session, &describe, out, facts.outside.is_empty()).await,
+        Ok(out) => {
+            apply_output(
+                agent,
+                session,
+                &describe,
+                out,
+                facts.outside.is_empty(),
+                &cx,
+            )
+            .await
+        }
         Err(message) => Err(message),
     };
     let result = result.map(|mut out| {
@@ -832,8 +848,13 @@ async fn apply_output(
     describe: &Describe,
     mut out: Output,
     inside_at_decision: bool,
+    cx: &ToolCx,
 ) -> Result<Output, String> {
     let mut notes = Vec::new();
+    if !out.changes.is_empty() {
+        blast_radius(agent, session, &out)?;
+    }
+
     if !out.changes.is_empty() && !session.turn_checkpointed {
         session.turn_checkpointed = true;
         checkpoint(
@@ -844,6 +865,8 @@ async fn apply_output(
         )
         .await;
     }
+    // The checkpoint that undoes this change (taken before it).
+    let undo_point = session.last_checkpoint.clone();
     for change in std::mem::take(&mut out.changes) {
         let display = crate::tools::display_path(&session.root, &change.path);
         // A path swapped for a symlink out of the workspace after the decision is refused.
@@ -898,6 +921,7 @@ async fn apply_output(
             &message,
         )
         .await;
+        run_checks(agent, session, &mut out, undo_point.as_deref(), cx).await;
     }
     if let Action::Command { command } = &describe.action {
         session.audit.record(
@@ -926,6 +950,77 @@ async fn apply_output(
     Ok(out)
 }
 
+/// The blast radius of an output's changes against the limits (per proposal and turn).
+fn blast_radius(agent: &Agent, session: &Session, out: &Output) -> Result<(), String> {
+    let files: Vec<std::path::PathBuf> = out.changes.iter().map(|c| c.path.clone()).collect();
+    let lines: usize = out
+        .changes
+        .iter()
+        .map(|c| {
+            let s = apply::stats(c);
+            s.added + s.removed
+        })
+        .sum();
+    agent
+        .verify
+        .blast_radius(&files, lines, &session.turn_changes)
+}
+
+/// Counts what was applied toward the turn's limits and runs the check commands for the
+/// changed files; a failure is appended to the result with the way back.
+async fn run_checks(
+    agent: &Agent,
+    session: &mut Session,
+    out: &mut Output,
+    undo_point: Option<&str>,
+    cx: &ToolCx,
+) {
+    let mut relative = Vec::new();
+    for change in &out.changes {
+        let s = apply::stats(change);
+        session.turn_changes.changed_lines += s.added + s.removed;
+        session.turn_changes.files.insert(change.path.clone());
+        relative.push(crate::tools::display_path(&session.root, &change.path));
+    }
+    for command in agent.verify.checks_for(&relative) {
+        let result =
+            crate::tools::bash::run_command(command, std::time::Duration::from_secs(600), cx).await;
+        let (ok, code, output) = match result {
+            Ok(o) => (!o.is_error, o.exit_code, o.text),
+            Err(e) => (false, None, e),
+        };
+        session.audit.record(
+            "check",
+            json!({ "command": command, "exit_code": code, "passed": ok }),
+        );
+        if ok {
+            out.text.push_str(&format!("\n(check `{command}` passed)"));
+            continue;
+        }
+        let back = match undo_point {
+            Some(id) => format!(
+                " The person can roll it back with `kiln checkpoints restore {}`.",
+                super::checkpoint::short(id)
+            ),
+            None => String::new(),
+        };
+        out.text.push_str(&format!(
+            "\n\nThe check `{command}` failed after this change; the change is applied. Its output:\n{}\nFix the problem before going on.{back}",
+            crate::tools::truncate_middle(&output, 8_000).trim_end()
+        ));
+        agent.port.update(
+            &session.id,
+            Update::Notice {
+                level: NoticeLevel::Warning,
+                message: format!(
+                    "check `{command}` failed after {}{back}",
+                    relative.join(", ")
+                ),
+            },
+        );
+    }
+}
+
 /// Takes a checkpoint off the async threads; a failure is a warning, never the end of
 /// the turn.
 async fn checkpoint(
@@ -943,7 +1038,10 @@ async fn checkpoint(
         .map_err(|e| e.to_string())
         .and_then(|r| r.map_err(|e| e.to_string()));
     match taken {
-        Ok(c) => session.audit.record("checkpoint", json!({ "id": c.id, "kind": kind.as_str() })),
+                Ok(c) => {
+            session.audit.record("checkpoint", json!({ "id": c.id, "kind": kind.as_str() }));
+            session.last_checkpoint = Some(c.id);
+        }
         Err(err) => agent.port.update(&session.id, Update::Notice {
             level: NoticeLevel::Warning,
             message: format!("no checkpoint was taken ({err}); this change cannot be rolled back with kiln checkpoints"),

@@ -23,9 +23,10 @@ const TOP_KEYS: &[&str] = &[
     "mode",
     "mcp",
     "instructions",
+    "verify",
 ];
 /// Sections other parts of kiln interpret; kept as JSON here.
-const SECTIONS: &[&str] = &["permission", "mode", "mcp", "instructions"];
+const SECTIONS: &[&str] = &["permission", "mode", "mcp", "instructions", "verify"];
 const PROVIDER_KEYS: &[&str] = &["type", "name", "options", "models"];
 const OPTION_KEYS: &[&str] = &[
     "baseURL",

@@ -76,7 +76,9 @@ fn is_key_variable(name: &str) -> bool {
             .any(|p| p.key_env.contains(&name))
 }
 
-async fn run_command(command: &str, timeout: Duration, cx: &ToolCx) -> Result<Output, String> {
+/// Runs `command` as the tool does (process group, no stdin, capped output, keys removed);
+/// also the verification gate's check commands.
+pub async fn run_command(command: &str, timeout: Duration, cx: &ToolCx) -> Result<Output, String> {
     let mut cmd = tokio::process::Command::new("sh");
     // The provider keys kiln itself uses stay out of commands: a model that runs `env`
     // must not read them (they would go to the provider and into the session file).

@@ -90,6 +90,7 @@ fn agent(
         audit_dir: None,
         global_dir: None,
         checkpoints_dir: None,
+        verify: Default::default(),
     })
 }
 

@@ -1462,3 +1462,54 @@ fn on_a_terminal_hunks_can_be_kept_or_dropped_one_by_one() {
         "{told}"
     );
 }
+
+#[test]
+fn the_verification_gate_limits_the_blast_radius_and_reports_failing_checks() {
+    let s = Setup::new(
+        r#"//- /kiln.jsonc
+{ "verify": { "max_changed_lines": 3, "check": { "*.txt": "! grep -n BAD *.txt" } } }
+//- /a.txt
+fine
+"#,
+        vec![
+            script::tools(&[call(
+                "c1",
+                "write",
+                json!({ "path": "big.txt", "content": "1\n2\n3\n4\n5\n6\n" }),
+            )]),
+            script::tools(&[call(
+                "c2",
+                "edit",
+                json!({ "path": "a.txt", "old_string": "fine", "new_string": "BAD" }),
+            )]),
+            script::text("Oops."),
+        ],
+    );
+    let out = s.run(&["run", "--auto", "--format", "json", "go"]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    assert!(!s.project().join("big.txt").exists());
+    let requests = s.requests();
+    let refused = &tool_results(&requests[1])[0].1;
+    assert!(
+        refused.contains("over the limit of 3 (verify.max_changed_lines in kiln.jsonc)"),
+        "{refused}"
+    );
+    let checked = &tool_results(&requests[2])[1].1;
+    assert!(
+        checked.contains("The check `! grep -n BAD *.txt` failed") && checked.contains("1:BAD"),
+        "{checked}"
+    );
+    assert!(checked.contains("kiln checkpoints restore"), "{checked}");
+    let checks: Vec<Value> = s
+        .audit()
+        .into_iter()
+        .filter(|e| e["event"] == "check")
+        .collect();
+    assert_eq!(checks.len(), 1);
+    assert_eq!(checks[0]["passed"], false);
+}

@@ -149,6 +149,7 @@ pub fn run(cmd: DoctorCommand) -> i32 {
     let (modes, mode_problems) = crate::agent::mode::from_config(&loaded.config);
     agent_problems.extend(mode_problems);
     agent_problems.extend(crate::agent::Policy::from_config(&loaded.config).1);
+    agent_problems.extend(crate::agent::verify::Verify::from_config(&loaded.config).1);
     let output = DoctorOutput {
         instructions: instructions
             .iter()

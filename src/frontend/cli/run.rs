@@ -208,6 +208,10 @@ async fn run_async(cmd: RunCommand) -> i32 {
         }),
         None => Some(root.join(".kiln/logs")),
     };
+    let (verify, problems) = crate::agent::verify::Verify::from_config(&config);
+    for p in problems {
+        out.notice(NoticeLevel::Warning, &format!("config {p}"));
+    }
     let agent = Arc::new(Agent {
         config,
         client,
@@ -220,6 +224,7 @@ async fn run_async(cmd: RunCommand) -> i32 {
         audit_dir,
         global_dir: config::global_dir(),
         checkpoints_dir: data_dir.clone(),
+        verify,
     });
     let (mut policy, problems) = Policy::from_config(&agent.config);
     for p in problems {
