@@ -94,6 +94,8 @@ pub struct PermissionRequest {
 pub enum Outcome {
     AllowOnce,
     AllowAlways,
+    /// `AllowAlways`, and written to the project's kiln.jsonc (kiln's own option).
+    AllowAlwaysSave,
     /// Only these hunks of the proposed changes (ids from `proposal::diff_of`); the
     /// others are rejected, with optional feedback for the model.
     AcceptHunks {

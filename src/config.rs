@@ -9,6 +9,7 @@
 //! only the value that wins is checked. `config` is data:
 //! it does no network IO and knows nothing above it.
 
+pub mod edit;
 mod presets;
 mod read;
 pub mod tree;

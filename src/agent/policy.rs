@@ -258,6 +258,30 @@ pub fn split_command(command: &str) -> (Vec<String>, bool) {
     (parts, subshell)
 }
 
+/// The patterns an "always" answer for `command` remembers: per simple command, `tool
+/// subcommand*` when the second word is a subcommand (`cargo test*`, `git diff*`), else the
+/// exact command (`rm notes.txt`): an "always" never grows into "any rm".
+pub fn always_patterns(command: &str) -> Vec<String> {
+    let (parts, _) = split_command(command);
+    let mut out: Vec<String> = Vec::new();
+    for part in parts {
+        let words: Vec<&str> = part.split(' ').collect();
+        let is_sub = |w: &str| {
+            w.chars().next().is_some_and(|c| c.is_ascii_lowercase())
+                && w.chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+        };
+        let pattern = match words.as_slice() {
+            [tool, sub, ..] if is_sub(sub) => format!("{tool} {sub}*"),
+            _ => part.clone(),
+        };
+        if !out.contains(&pattern) {
+            out.push(pattern);
+        }
+    }
+    out
+}
+
 /// The rule for a whole command line: every part must pass, so the strictest part decides.
 fn command_rule(rules: &CommandRules, command: &str) -> (Rule, String) {
     let (parts, subshell) = split_command(command);
@@ -741,6 +765,18 @@ mod tests {
         assert!(
             matches!(&d, Decision::Ask(r) if r.contains("outside the workspace")),
             "{d:?}"
+        );
+    }
+
+    #[test]
+    fn always_remembers_subcommands_never_a_whole_tool() {
+        assert_eq!(
+            always_patterns("cargo test -q && git diff --stat"),
+            ["cargo test*", "git diff*"]
+        );
+        assert_eq!(
+            always_patterns("rm notes.txt; ls -la"),
+            ["rm notes.txt", "ls -la"]
         );
     }
 }

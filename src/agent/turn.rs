@@ -463,6 +463,58 @@ fn build_request(agent: &Agent, session: &Session) -> Request {
     }
 }
 
+/// An "always" answer: for a command, its patterns (see `policy::always_patterns`); for
+/// other tools, the tool. With `save`, also written to the project's kiln.jsonc.
+fn remember_always(agent: &Agent, session: &mut Session, tool: &str, action: &Action, save: bool) {
+    let (key, patterns) = match action {
+        Action::Command { command } => {
+            let patterns = policy::always_patterns(command);
+            let table = session
+                .policy
+                .rules
+                .bash
+                .get_or_insert_with(Default::default);
+            for p in &patterns {
+                let _ = table.add(p, policy::Rule::Allow);
+            }
+            ("bash", patterns)
+        }
+        Action::Edit { .. } => {
+            session.policy.always_allow.insert(tool.to_owned());
+            ("edit", Vec::new())
+        }
+        Action::Read { .. } | Action::Note => {
+            session.policy.always_allow.insert(tool.to_owned());
+            ("read", Vec::new())
+        }
+    };
+    if !save {
+        return;
+    }
+    let message = match crate::config::edit::allow_permission(&session.root, key, &patterns) {
+        Ok(path) if patterns.is_empty() => {
+            format!("saved \"{key}\": \"allow\" in {}", path.display())
+        }
+        Ok(path) => format!(
+            "saved {} as allowed commands in {}",
+            patterns.join(", "),
+            path.display()
+        ),
+        Err(err) => format!("the permission holds for this session but was not saved: {err}"),
+    };
+    session.audit.record(
+        "permission_saved",
+        json!({ "key": key, "patterns": patterns, "result": message }),
+    );
+    agent.port.update(
+        &session.id,
+        Update::Notice {
+            level: NoticeLevel::Info,
+            message,
+        },
+    );
+}
+
 /// Tool results for calls that will not run, so that every call has one.
 fn answer_unrun(session: &mut Session, calls: &[Call], why: &str) {
     for call in calls {
@@ -653,6 +705,7 @@ async fn run_call(
             let (decision, feedback) = match &outcome {
                 Outcome::AllowOnce => ("allow_once", None),
                 Outcome::AllowAlways => ("allow_always", None),
+                Outcome::AllowAlwaysSave => ("allow_always_save", None),
                 Outcome::AcceptHunks { feedback, .. } => ("accept_hunks", feedback.clone()),
                 Outcome::RejectOnce { feedback } => ("reject_once", feedback.clone()),
                 Outcome::RejectAlways { feedback } => ("reject_always", feedback.clone()),
@@ -689,7 +742,10 @@ async fn run_call(
                     }
                 }
                 Outcome::AllowAlways => {
-                    session.policy.always_allow.insert(call.name.clone());
+                    remember_always(agent, session, &call.name, &describe.action, false)
+                }
+                Outcome::AllowAlwaysSave => {
+                    remember_always(agent, session, &call.name, &describe.action, true)
                 }
                 Outcome::Cancelled => return cancelled(agent, session, call),
                 Outcome::Unanswerable(why) => {

@@ -1513,3 +1513,33 @@ fine
     assert_eq!(checks.len(), 1);
     assert_eq!(checks[0]["passed"], false);
 }
+
+#[test]
+fn always_for_a_command_remembers_its_subcommand_and_can_be_saved() {
+    let s = Setup::new(
+        "//- /kiln.jsonc\n{\n  // mine\n  \"compaction\": { \"threshold_percent\": 90 }\n}\n",
+        vec![
+            script::tools(&[call(
+                "c1",
+                "bash",
+                json!({ "command": "git init -q && git status --short" }),
+            )]),
+            script::tools(&[call("c2", "bash", json!({ "command": "git status" }))]),
+            script::tools(&[call("c3", "bash", json!({ "command": "git log" }))]),
+            script::text("Done."),
+        ],
+    );
+    let (status, output, asked) = on_terminal(&s, &["run", "look at git"], &["A\n", "n\n"]);
+    assert_eq!(status.code(), Some(2), "{output}");
+    assert_eq!(
+        asked, 2,
+        "git status ran without asking, git log asked: {output}"
+    );
+    let config = std::fs::read_to_string(s.project().join("kiln.jsonc")).unwrap();
+    assert!(
+        config.contains("// mine")
+            && config.contains("\"git init*\": \"allow\"")
+            && config.contains("\"git status*\": \"allow\""),
+        "{config}"
+    );
+}

@@ -778,7 +778,7 @@ impl Port for CliPort {
             ""
         };
         self.out.activity(&format!(
-            "{text}? allow {}{reason}\n  [y] yes once  [a] always (this session){hunks_option}  [n] no  [N] never (this session); text after n is told to the model",
+            "{text}? allow {}{reason}\n  [y] yes once  [a] always (this session)  [A] always, saved to kiln.jsonc{hunks_option}  [n] no  [N] never (this session); text after n is told to the model",
             request.tool_call.title
         ));
         let out = self.out.clone();
@@ -813,12 +813,13 @@ fn ask_terminal(out: &Output, files: &[(String, Diff)], by_hunk: bool) -> Outcom
         };
         match answer.as_str() {
             "y" | "Y" => return Outcome::AllowOnce,
-            "a" | "A" => return Outcome::AllowAlways,
+            "a" => return Outcome::AllowAlways,
+            "A" => return Outcome::AllowAlwaysSave,
             "h" | "H" if by_hunk => return ask_hunks(out, files),
             "n" => return Outcome::RejectOnce { feedback },
             "N" => return Outcome::RejectAlways { feedback },
-            _ if by_hunk => eprintln!("answer y, a, h, n or N"),
-            _ => eprintln!("answer y, a, n or N"),
+            _ if by_hunk => eprintln!("answer y, a, A, h, n or N"),
+            _ => eprintln!("answer y, a, A, n or N"),
         }
     }
 }
