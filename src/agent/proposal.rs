@@ -16,8 +16,7 @@ pub enum State {
     Rejected,
     /// The file changed after the proposal was made; nothing was written.
     Stale,
-    /// A later proposal for the same file replaced it before it was decided.
-    Superseded,
+    
 }
 
 impl State {
@@ -28,7 +27,7 @@ impl State {
             State::PartiallyAccepted(_) => "partially_accepted",
             State::Rejected => "rejected",
             State::Stale => "stale",
-            State::Superseded => "superseded",
+            
         }
     }
 }
