@@ -16,7 +16,6 @@ pub enum State {
     Rejected,
     /// The file changed after the proposal was made; nothing was written.
     Stale,
-    
 }
 
 impl State {
@@ -27,7 +26,6 @@ impl State {
             State::PartiallyAccepted(_) => "partially_accepted",
             State::Rejected => "rejected",
             State::Stale => "stale",
-            
         }
     }
 }
