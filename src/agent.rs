@@ -231,6 +231,11 @@ impl Session {
                 path.display()
             ));
         }
+        for message in &loaded.unrecorded {
+            session.persist(&store::Record::Message {
+                message: message.into(),
+            });
+        }
         session.persist(&store::Record::Mode {
             mode: session.mode.clone(),
         });

@@ -315,6 +315,9 @@ pub struct Loaded {
     pub output_tokens: u64,
     /// Lines that could not be read (a torn write).
     pub n_skipped: usize,
+    /// Results `repair` added at the end, not in the file yet (the session that resumes
+    /// records them).
+    pub unrecorded: Vec<Message>,
     pub title: String,
     pub modified: SystemTime,
 }
@@ -337,6 +340,7 @@ pub fn load(path: &Path) -> std::io::Result<Loaded> {
         input_tokens: 0,
         output_tokens: 0,
         n_skipped: 0,
+        unrecorded: Vec::new(),
         title: String::new(),
         modified,
     };
@@ -391,7 +395,17 @@ pub fn load(path: &Path) -> std::io::Result<Loaded> {
             }
         }
     }
+    let before = loaded.messages.len();
     repair(&mut loaded.messages);
+    // Results added after the last recorded message belong in the file too, so that a
+    // later compaction's message count means the same when the file is replayed.
+    if loaded.messages.len() > before
+        && loaded.messages[before..]
+            .iter()
+            .all(|m| matches!(m, Message::ToolResult { content, .. } if content == CUT_OFF))
+    {
+        loaded.unrecorded = loaded.messages[before..].to_vec();
+    }
     Ok(loaded)
 }
 

@@ -677,6 +677,26 @@ fn kill_9_mid_turn_then_continue_loads_the_session_intact() {
         "the completed read survived: {results:?}"
     );
     assert!(results[1].1.contains("cut off"), "{results:?}");
+    // The repaired result was written to the session file, so replays agree.
+    let data = s.dir.path().join("data/sessions");
+    let folder = std::fs::read_dir(&data)
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    let file = std::fs::read_dir(&folder)
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    let text = std::fs::read_to_string(file).unwrap();
+    assert_eq!(
+        text.matches("this tool call was cut off").count(),
+        1,
+        "{text}"
+    );
 
     let list = s.run(&["sessions", "list", "--format", "json"]);
     let list: Value = serde_json::from_slice(&list.stdout).unwrap();
