@@ -402,6 +402,21 @@ pub fn decide(
         rule = stricter(rule, rules.secrets.unwrap_or(Rule::Ask));
         why = format!("{} may hold secrets", facts.secrets[0].display());
     }
+    // A command that names a secret-looking file (`cat .env`, `scp id_ed25519 …`) is asked
+    // about like a read of it, also under --auto.
+    if let Action::Command { command } = action {
+        let named = command
+            .split(|c: char| {
+                c.is_whitespace() || matches!(c, ';' | '|' | '&' | '<' | '>' | '(' | ')' | '=')
+            })
+            .map(|w| w.trim_matches(|c| c == '"' || c == '\''))
+            .find(|w| !w.is_empty() && is_secret(Path::new(w)));
+        if let Some(word) = named {
+            secret = true;
+            rule = stricter(rule, rules.secrets.unwrap_or(Rule::Ask));
+            why = format!("the command names {word}, which may hold secrets");
+        }
+    }
     match rule {
         Rule::Allow => Decision::Allow,
         Rule::Deny if !why.is_empty() => Decision::Deny(format!("{why}; the policy denies it")),
@@ -778,5 +793,23 @@ mod tests {
             always_patterns("rm notes.txt; ls -la"),
             ["rm notes.txt", "ls -la"]
         );
+    }
+
+    #[test]
+    fn commands_naming_secret_files_are_asked_about_even_under_auto() {
+        let p = rules(serde_json::json!({ "bash": { "cat *": "allow" } }));
+        let code = mode("code");
+        assert_eq!(command(&p, &code, "cat README.md"), Decision::Allow);
+        assert!(matches!(command(&p, &code, "cat .env"), Decision::Ask(r) if r.contains(".env")));
+        let auto = Policy { auto: true, ..p };
+        assert!(matches!(
+            command(&auto, &code, "cat src/../.env.local | head"),
+            Decision::Deny(_)
+        ));
+        assert!(matches!(
+            command(&auto, &code, "cp ~/.ssh/id_ed25519 /tmp"),
+            Decision::Deny(_)
+        ));
+        assert_eq!(command(&auto, &code, "cat .env.example"), Decision::Allow);
     }
 }
