@@ -166,6 +166,15 @@ pub fn from_config(config: &Config) -> (Vec<Mode>, Vec<String>) {
     (modes, problems)
 }
 
+/// The mode used when a session's mode no longer exists: `ask` (read-only), so that a
+/// broken config never widens what the agent may do.
+pub fn fallback() -> Mode {
+    builtin()
+        .into_iter()
+        .find(|m| m.slug == "ask")
+        .expect("ask is built in")
+}
+
 pub fn find<'m>(modes: &'m [Mode], slug: &str) -> Option<&'m Mode> {
     modes.iter().find(|m| m.slug == slug)
 }

@@ -425,7 +425,8 @@ async fn maybe_compact(agent: &Agent, session: &mut Session, cancel: &Cancellati
 }
 
 fn build_request(agent: &Agent, session: &Session) -> Request {
-    let mode = mode::find(&agent.modes, &session.mode).or_else(|| agent.modes.first());
+    // An unknown mode (a mode removed from the config) fails closed: the read-only one.
+    let mode = mode::find(&agent.modes, &session.mode).or_else(|| mode::find(&agent.modes, "ask"));
     let mut system = vec![format!(
         "{SYSTEM}\n\nWorkspace root: {}\nPlatform: {}\nDate: {}",
         session.root.display(),
@@ -621,7 +622,7 @@ async fn run_call(
     );
     let mode = mode::find(&agent.modes, &session.mode)
         .cloned()
-        .unwrap_or_else(|| mode::builtin().remove(0));
+        .unwrap_or_else(mode::fallback);
     let facts = policy::classify(std::slice::from_ref(&session.root), &describe.action);
     let decision = policy::decide(
         &session.policy,

@@ -1378,7 +1378,8 @@ fn kiln_loop_rolls_everything_back_when_the_test_fails() {
     let test = lines.iter().find(|l| l["type"] == "test").unwrap();
     assert_eq!(test["exitCode"], 1);
     assert!(test["output"].as_str().unwrap().contains("checking"));
-    let rollback = lines.iter().find(|l| l["type"] == "rollback").unwrap();
+        let rollback = lines.iter().find(|l| l["type"] == "rollback").unwrap();
+    assert_eq!(lines.last().unwrap()["exitCode"], 1, "the result line agrees with the exit status");
     assert_eq!(rollback["removed"], json!(["notes/new.txt"]));
     assert_eq!(
         workspace::read(&s.project()),

@@ -15,6 +15,7 @@ use std::sync::{Arc, Mutex};
 use base64::Engine as _;
 use futures::future::BoxFuture;
 use serde_json::json;
+use tokio_util::sync::CancellationToken;
 
 use super::Format;
 use crate::agent::audit::AuditLog;
@@ -63,7 +64,11 @@ pub fn run(cmd: RunCommand) -> i32 {
             return EXIT_ERROR;
         }
     };
-    runtime.block_on(run_async(cmd))
+    let code = runtime.block_on(run_async(cmd));
+    // A terminal question may still be waiting on stdin in a blocking thread: do not wait
+    // for it on the way out.
+    runtime.shutdown_background();
+    code
 }
 
 /// The workspace root: `--dir` or the current directory, made absolute.
@@ -273,7 +278,13 @@ async fn run_async(cmd: RunCommand) -> i32 {
     };
     let audit = AuditLog::new(agent.audit_dir.clone(), &session.id);
     let handle = SessionHandle::spawn(agent.clone(), session);
-    let interrupts = tokio::spawn(watch_interrupts(handle.clone(), out.clone()));
+    // Also stops `kiln loop` between turns and during its test, with the rollback.
+    let interrupted = CancellationToken::new();
+    let interrupts = tokio::spawn(watch_interrupts(
+        handle.clone(),
+        out.clone(),
+        interrupted.clone(),
+    ));
     let mut prompt = Prompt {
         text,
         attachments,
@@ -291,16 +302,32 @@ async fn run_async(cmd: RunCommand) -> i32 {
             break code;
         }
         attempt += 1;
-        let (passed, exit_code, output) = run_test(test, &root).await;
+        let tested = tokio::select! {
+            tested = run_test(test, &root) => Some(tested),
+            _ = interrupted.cancelled() => None,
+        };
+        let Some((passed, exit_code, output)) = tested else {
+            out.rollback(cp, before, "cancelled");
+            break EXIT_CANCELLED;
+        };
         audit.record("loop_test", json!({ "command": test, "attempt": attempt, "exit_code": exit_code, "passed": passed }));
         out.test(test, attempt, exit_code, &output);
         if passed {
             break out.result(&handle.id, &result);
         }
-        if attempt > cmd.retries {
-            out.rollback(cp, before, "the tests still fail");
-            out.result(&handle.id, &result);
-            break EXIT_ERROR;
+        if attempt > cmd.retries || interrupted.is_cancelled() {
+            let why = if interrupted.is_cancelled() {
+                "cancelled"
+            } else {
+                "the tests still fail"
+            };
+            out.rollback(cp, before, why);
+            out.result_with(&handle.id, &result, Some(EXIT_ERROR));
+            break if interrupted.is_cancelled() {
+                EXIT_CANCELLED
+            } else {
+                EXIT_ERROR
+            };
         }
         prompt = Prompt {
             text: format!(
@@ -340,7 +367,7 @@ async fn run_test(command: &str, root: &Path) -> (bool, Option<i32>, String) {
 }
 
 /// First Ctrl-C cancels the turn; a second one exits at once.
-async fn watch_interrupts(handle: SessionHandle, out: Output) {
+async fn watch_interrupts(handle: SessionHandle, out: Output, interrupted: CancellationToken) {
     if tokio::signal::ctrl_c().await.is_err() {
         return;
     }
@@ -349,6 +376,7 @@ async fn watch_interrupts(handle: SessionHandle, out: Output) {
         "cancelling… (Ctrl-C again to quit at once)",
     );
     handle.cancel();
+    interrupted.cancel();
     if tokio::signal::ctrl_c().await.is_ok() {
         std::process::exit(EXIT_CANCELLED);
     }
@@ -651,12 +679,19 @@ impl Output {
     }
 
     fn result(&self, session_id: &str, result: &agent::TurnResult) -> i32 {
+        self.result_with(session_id, result, None)
+    }
+
+    /// The result line; `exit` overrides the exit status the turn alone would give
+    /// (`kiln loop` whose tests failed).
+    fn result_with(&self, session_id: &str, result: &agent::TurnResult, exit: Option<i32>) -> i32 {
         let code = match (&result.stop, &result.denied) {
             (_, Some(_)) => EXIT_DENIED,
             (Ok(StopReason::EndTurn), None) => EXIT_OK,
             (Ok(StopReason::Cancelled), None) => EXIT_CANCELLED,
             _ => EXIT_ERROR,
         };
+        let code = exit.unwrap_or(code);
         let u = &result.usage;
         match self.format {
             Format::Json => self.json_line(json!({
