@@ -121,7 +121,11 @@ fn expand_one(
         "git-changes" => git_changes(root),
         path => {
             let resolved = tools::resolve_path(root, path);
-            if !resolved.starts_with(root) {
+            let action = crate::tools::Action::Read {
+                paths: vec![resolved.clone()],
+            };
+            let facts = crate::agent::policy::classify(&[root.to_path_buf()], &action);
+            if !resolved.starts_with(root) || !facts.outside.is_empty() {
                 return Err(
                     "outside the workspace (mentions only reach workspace files)".to_owned(),
                 );
@@ -169,8 +173,30 @@ fn git_changes(root: &Path) -> Result<String, String> {
     if !status.status.success() {
         return Err("not a git repository".to_owned());
     }
-    let diff = git(&["diff", "HEAD", "--no-color", "--no-ext-diff"])
-        .or_else(|_| git(&["diff", "--no-color"]))
+    // Secret-looking files are named in the status but their changes are left out.
+    const NO_SECRETS: [&str; 7] = [
+        ":(exclude,glob)**/.env",
+        ":(exclude,glob)**/.env.*",
+        ":(exclude,glob)**/*.pem",
+        ":(exclude,glob)**/*.key",
+        ":(exclude,glob)**/id_*",
+        ":(exclude,glob)**/.netrc",
+        ":(exclude,glob)**/.npmrc",
+    ];
+    let with_excludes = |base: &[&str]| -> Vec<String> {
+        base.iter()
+            .map(|s| s.to_string())
+            .chain(["--".to_owned(), ".".to_owned()])
+            .chain(NO_SECRETS.iter().map(|s| s.to_string()))
+            .collect()
+    };
+    let head_args = with_excludes(&["diff", "HEAD", "--no-color", "--no-ext-diff"]);
+    let plain_args = with_excludes(&["diff", "--no-color", "--no-ext-diff"]);
+    let diff = git(&head_args.iter().map(String::as_str).collect::<Vec<_>>())
+        .ok()
+        .filter(|o| o.status.success())
+        .map(Ok)
+        .unwrap_or_else(|| git(&plain_args.iter().map(String::as_str).collect::<Vec<_>>()))
         .map_err(|e| format!("cannot run git: {e}"))?;
     let status = String::from_utf8_lossy(&status.stdout);
     let diff = String::from_utf8_lossy(&diff.stdout);

@@ -794,6 +794,8 @@ async fn run_call(
         }),
     );
     let result = match computed {
+        // Cancelled while the person was answering: nothing is written.
+        Some(_) if cancel.is_cancelled() => None,
         Some(result) => Some(result),
         None => run_tool(tool, arguments, cx.clone(), cancel).await,
     };
@@ -959,11 +961,20 @@ async fn apply_output(
                 session
                     .audit
                     .record("error", json!({ "message": err, "path": display }));
-                return Err(if out.changes.is_empty() {
-                    err
-                } else {
-                    format!("{err}\n(already applied: {})", notes.join(", "))
-                });
+                if out.changes.is_empty() {
+                    return Err(err);
+                }
+                // What was written still counts, is checkpointed and is checked.
+                let message = format!("after {}", notes.join(", "));
+                checkpoint(
+                    agent,
+                    session,
+                    super::checkpoint::Kind::AfterChange,
+                    &message,
+                )
+                .await;
+                run_checks(agent, session, &mut out, undo_point.as_deref(), cx).await;
+                return Err(format!("{err}\n(already applied: {})", notes.join(", ")));
             }
         }
     }

@@ -781,6 +781,8 @@ generated
 pub fn one() -> u32 { 1 }
 //- /docs/guide.md
 # Guide
+//- /.env
+TOKEN=old
 "#,
         vec![
             script::tools(&[call("c1", "read", json!({ "path": "sub/x.txt" }))]),
@@ -807,6 +809,7 @@ pub fn one() -> u32 { 1 }
         "pub fn one() -> u32 { 2 }\n",
     )
     .unwrap();
+    std::fs::write(s.project().join(".env"), "TOKEN=new-secret-value\n").unwrap();
 
     let out = s.run(&[
         "run",
@@ -839,6 +842,10 @@ pub fn one() -> u32 { 1 }
         "{user}"
     );
     assert!(user.contains("@nope.rs: no such file or folder"), "{user}");
+    assert!(
+        user.contains(" M .env") && !user.contains("new-secret-value"),
+        "{user}"
+    );
     let notices: Vec<String> = json_lines(&out)
         .iter()
         .filter(|l| l["update"]["sessionUpdate"] == "_kiln_notice")
@@ -1378,8 +1385,12 @@ fn kiln_loop_rolls_everything_back_when_the_test_fails() {
     let test = lines.iter().find(|l| l["type"] == "test").unwrap();
     assert_eq!(test["exitCode"], 1);
     assert!(test["output"].as_str().unwrap().contains("checking"));
-        let rollback = lines.iter().find(|l| l["type"] == "rollback").unwrap();
-    assert_eq!(lines.last().unwrap()["exitCode"], 1, "the result line agrees with the exit status");
+    let rollback = lines.iter().find(|l| l["type"] == "rollback").unwrap();
+    assert_eq!(
+        lines.last().unwrap()["exitCode"],
+        1,
+        "the result line agrees with the exit status"
+    );
     assert_eq!(rollback["removed"], json!(["notes/new.txt"]));
     assert_eq!(
         workspace::read(&s.project()),
