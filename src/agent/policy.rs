@@ -184,6 +184,9 @@ pub struct Policy {
     pub always_allow: BTreeSet<String>,
     /// Tools the person rejected "always" in this session.
     pub always_reject: BTreeSet<String>,
+    /// Command patterns the person allowed "always" in this session (kept apart from the
+    /// rules, so a mode's own `bash` table does not hide them).
+    pub always_commands: CommandRules,
 }
 
 impl Policy {
@@ -478,6 +481,18 @@ pub fn decide(
     }
     if policy.always_allow.contains(tool) && rule == Rule::Ask {
         rule = Rule::Allow;
+    }
+    if let Action::Command { command } = action {
+        let (parts, subshell) = split_command(command);
+        let remembered = !subshell
+            && !parts.is_empty()
+            && parts.iter().all(|p| {
+                policy.always_commands.rule_for(p).0 == Rule::Allow
+                    && policy.always_commands.rule_for(p).1.is_some()
+            });
+        if remembered && rule == Rule::Ask {
+            rule = Rule::Allow;
+        }
     }
     // Stricter rules for special paths win over the tool's own rule.
     let mut inside = true;
@@ -999,5 +1014,23 @@ mod tests {
             },
         );
         assert_eq!(facts.protected, vec![PathBuf::from("/w/.kiln/kiln.jsonc")]);
+    }
+
+    #[test]
+    fn always_commands_hold_in_a_mode_with_its_own_bash_table() {
+        let mut p = Policy::default();
+        p.always_commands.add("cargo test*", Rule::Allow).unwrap();
+        let mut m = mode("code");
+        let mut problems = Vec::new();
+        m.permission = Some(parse_rules(
+            &serde_json::json!({ "bash": { "git log*": "allow" } }),
+            "mode",
+            &mut problems,
+        ));
+        assert_eq!(command(&p, &m, "cargo test -q"), Decision::Allow);
+        assert!(matches!(
+            command(&p, &m, "cargo test && cargo publish"),
+            Decision::Ask(_)
+        ));
     }
 }

@@ -470,11 +470,7 @@ fn remember_always(agent: &Agent, session: &mut Session, tool: &str, action: &Ac
     let (key, patterns) = match action {
         Action::Command { command } => {
             let patterns = policy::always_patterns(command);
-            let table = session
-                .policy
-                .rules
-                .bash
-                .get_or_insert_with(Default::default);
+            let table = &mut session.policy.always_commands;
             for p in &patterns {
                 let _ = table.add(p, policy::Rule::Allow);
             }
