@@ -10,6 +10,8 @@
 //!
 //! Run: `cargo bench --bench agent`. Targets: p50 < 1 ms; < 100 ms and < 30 MB; < 60 MB.
 
+#[path = "../tests/it/support/env.rs"]
+mod env;
 #[path = "../tests/it/support/llm_server.rs"]
 mod llm_server;
 #[path = "../tests/it/support/script.rs"]
@@ -20,27 +22,17 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
+use env::MapEnv;
 use futures::future::BoxFuture;
 use kiln::agent::{
     Agent, NewSession, Outcome, PermissionRequest, Policy, Port, Prompt, Session, SessionHandle,
     Update,
 };
-use kiln::config::{self, Env};
+use kiln::config::{self};
 use kiln::llm::{Client, RetryPolicy, Target};
-use kiln::tools::{DiskFiles, Files, Limits, Registry};
+use kiln::tools::{DiskFiles, Files};
 use llm_server::{Reply, ScriptedServer};
 use serde_json::json;
-
-struct NoEnv(String);
-
-impl Env for NoEnv {
-    fn var(&self, name: &str) -> Option<String> {
-        (name == "KILN_CONFIG_CONTENT").then(|| self.0.clone())
-    }
-    fn home(&self) -> Option<std::path::PathBuf> {
-        None
-    }
-}
 
 /// Drops updates (counting compactions), allows everything.
 #[derive(Default)]
@@ -94,28 +86,33 @@ fn agent(
     let loaded = config::load(&config::LoadOptions {
         project_dir: std::env::temp_dir(),
         global_dir: None,
-        env: &NoEnv(content),
+        env: &MapEnv::new(&[("KILN_CONFIG_CONTENT", &content)]),
     });
     assert!(!loaded.has_errors(), "{:?}", loaded.diagnostics);
     let target =
         Target::from_config(&loaded.config, &config::ModelRef::parse("bench/m").unwrap()).unwrap();
-    let agent = Agent {
-        config: loaded.config,
-        client: Client::new(RetryPolicy::default()).unwrap(),
-        registry: Registry::builtin(),
-        modes: kiln::agent::mode::builtin(),
+    let (mut agent, problems) = Agent::new(
+        loaded.config,
+        Client::new(RetryPolicy::default()).unwrap(),
         port,
-        limits: Limits::default(),
-        max_turn_requests,
-        sessions_dir: std::env::var_os("NO_SESSIONS")
-            .is_none()
-            .then(|| sessions_dir.to_path_buf()),
-        audit_dir: Some(sessions_dir.join("logs")),
-        global_dir: None,
-        checkpoints_dir: None,
-        verify: Default::default(),
-    };
+    );
+    assert!(problems.is_empty(), "{problems:?}");
+    agent.max_turn_requests = max_turn_requests;
+    agent.sessions_dir = Some(sessions_dir.to_path_buf());
+    agent.audit_dir = Some(sessions_dir.join("logs"));
     (Arc::new(agent), target)
+}
+
+/// A code-mode session in `root`, owned by its task.
+fn start(agent: &Arc<Agent>, root: &Path, target: Target, policy: Policy) -> SessionHandle {
+    let new = NewSession {
+        root: root.to_path_buf(),
+        mode: "code".into(),
+        target,
+        policy,
+    };
+    let (session, _) = Session::create(agent, new).unwrap();
+    SessionHandle::spawn(agent.clone(), session)
 }
 
 fn percentile(sorted: &[Duration], p: f64) -> Duration {
@@ -174,20 +171,15 @@ fn round_trips(rt: &tokio::runtime::Runtime) {
     );
     let started = Instant::now();
     let result = rt.block_on(async {
-        let (session, _) = Session::create(
+        let handle = start(
             &agent,
-            NewSession {
-                root: dir.path().to_path_buf(),
-                mode: "code".into(),
-                target,
-                policy: Policy {
-                    auto: true,
-                    ..Policy::default()
-                },
+            dir.path(),
+            target,
+            Policy {
+                auto: true,
+                ..Policy::default()
             },
-        )
-        .unwrap();
-        let handle = SessionHandle::spawn(agent.clone(), session);
+        );
         handle
             .prompt(Prompt {
                 text: "read small.rs many times".into(),
@@ -384,17 +376,7 @@ fn long_session(rt: &tokio::runtime::Runtime) {
     let before = peak_rss_self_mb();
     let started = Instant::now();
     let n_messages = rt.block_on(async {
-        let (session, _) = Session::create(
-            &agent,
-            NewSession {
-                root: dir.path().to_path_buf(),
-                mode: "code".into(),
-                target,
-                policy: Policy::default(),
-            },
-        )
-        .unwrap();
-        let handle = SessionHandle::spawn(agent.clone(), session);
+        let handle = start(&agent, dir.path(), target, Policy::default());
         let prompt: String =
             "please look at the next part of the plan and tell me what you think of it. "
                 .repeat(20);

@@ -9,29 +9,21 @@
 //!
 //! Run: `cargo bench --bench llm_stream`. Targets: ≥ 100,000 deltas/s; p99 < 1 ms.
 
+#[path = "../tests/it/support/env.rs"]
+mod env;
 #[path = "../tests/it/support/llm_server.rs"]
 mod llm_server;
 
 use std::time::{Duration, Instant};
 
-use kiln::config::{self, Env};
+use env::MapEnv;
+use kiln::config::{self};
 use kiln::llm::{Client, CompletionEvent, Request, RetryPolicy, Target};
 use llm_server::{End, Piece, Reply, ScriptedServer};
 use tokio_util::sync::CancellationToken;
 
 const N_THROUGHPUT: usize = 200_000;
 const N_LATENCY: usize = 2_000;
-
-struct NoEnv(String);
-
-impl Env for NoEnv {
-    fn var(&self, name: &str) -> Option<String> {
-        (name == "KILN_CONFIG_CONTENT").then(|| self.0.clone())
-    }
-    fn home(&self) -> Option<std::path::PathBuf> {
-        None
-    }
-}
 
 fn chunk(i: usize) -> Vec<u8> {
     format!(
@@ -65,7 +57,7 @@ fn target(server: &ScriptedServer) -> Target {
     let loaded = config::load(&config::LoadOptions {
         project_dir: std::path::PathBuf::from("/nonexistent"),
         global_dir: None,
-        env: &NoEnv(content),
+        env: &MapEnv::new(&[("KILN_CONFIG_CONTENT", &content)]),
     });
     Target::from_config(&loaded.config, loaded.config.model.as_ref().unwrap()).unwrap()
 }

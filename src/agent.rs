@@ -157,6 +157,33 @@ pub struct Agent {
     pub verify: verify::Verify,
 }
 
+impl Agent {
+    /// An agent with the built-in tools, the config's modes and `verify` settings, default
+    /// limits, 50 requests a prompt, and no files (no sessions, audit log, global rules or
+    /// checkpoints: callers set the directories they use). Also returns the problems found
+    /// in the config's `mode` and `verify` sections.
+    pub fn new(config: Config, client: Client, port: Arc<dyn Port>) -> (Agent, Vec<String>) {
+        let (modes, mut problems) = mode::from_config(&config);
+        let (verify, verify_problems) = verify::Verify::from_config(&config);
+        problems.extend(verify_problems);
+        let agent = Agent {
+            config,
+            client,
+            registry: Registry::builtin(),
+            modes,
+            port,
+            limits: Limits::default(),
+            max_turn_requests: 50,
+            sessions_dir: None,
+            audit_dir: None,
+            global_dir: None,
+            checkpoints_dir: None,
+            verify,
+        };
+        (agent, problems)
+    }
+}
+
 /// A session's state; owned by its task.
 pub struct Session {
     pub id: String,

@@ -199,6 +199,32 @@ pub struct Describe {
     pub action: Action,
 }
 
+impl Describe {
+    /// A call that reads one path (a file, or the folder it searches).
+    pub fn read(title: String, path: PathBuf, line: Option<u32>) -> Describe {
+        Describe {
+            title,
+            locations: vec![Location {
+                path: path.clone(),
+                line,
+            }],
+            action: Action::Read { paths: vec![path] },
+        }
+    }
+
+    /// A call that changes one file.
+    pub fn edit(title: String, path: PathBuf) -> Describe {
+        Describe {
+            title,
+            locations: vec![Location {
+                path: path.clone(),
+                line: None,
+            }],
+            action: Action::Edit { paths: vec![path] },
+        }
+    }
+}
+
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Location {
     pub path: PathBuf,

@@ -94,20 +94,23 @@ pub struct Rules {
     pub secrets: Option<Rule>,
 }
 
-impl Rules {
-    /// `self` with what `over` sets replacing it (a mode's `bash` replaces the whole table).
-    pub fn overlay(&self, over: Option<&Rules>) -> Rules {
-        let Some(over) = over else {
-            return self.clone();
-        };
-        Rules {
-            read: over.read.or(self.read),
-            edit: over.edit.or(self.edit),
-            bash: over.bash.clone().or_else(|| self.bash.clone()),
-            external_directory: over.external_directory.or(self.external_directory),
-            mcp: over.mcp.or(self.mcp),
-            secrets: over.secrets.or(self.secrets),
-        }
+/// The rules in force for one decision: the mode's where it sets them, else the config's
+/// (a mode's `bash` table replaces the config's whole table). Borrowed, so a decision
+/// clones no glob tables.
+struct InForce<'a> {
+    mode: Option<&'a Rules>,
+    config: &'a Rules,
+}
+
+impl InForce<'_> {
+    fn rule(&self, pick: fn(&Rules) -> Option<Rule>) -> Option<Rule> {
+        self.mode.and_then(pick).or_else(|| pick(self.config))
+    }
+
+    fn bash(&self) -> Option<&CommandRules> {
+        self.mode
+            .and_then(|m| m.bash.as_ref())
+            .or(self.config.bash.as_ref())
     }
 }
 
@@ -276,23 +279,18 @@ pub fn is_protected(rel: &str) -> bool {
 /// absolute paths (but `/dev/null` and friends), start with `~` or `$HOME`, or climb with
 /// `..`; or a subshell, which rules cannot see into.
 pub fn command_reaches_outside(command: &str) -> Option<String> {
-    let (parts, subshell) = split_command(command);
+    let (_, subshell) = split_command(command);
     if subshell {
         return Some("the command runs a subshell (`$(…)` or backticks)".to_owned());
     }
-    parts
-        .iter()
-        .flat_map(|part| shell_words(part))
+    operands(command)
+        .into_iter()
         .find(|w| {
-            // `>file`, `2>>~/log`, `@file` (curl): the path after the operator.
-            let w = w
-                .trim_start_matches(|c: char| c.is_ascii_digit())
-                .trim_start_matches(['<', '>', '&', '@']);
             if w.contains("$HOME") || w.contains("${HOME}") {
                 return true;
             }
             let value = w.split_once('=').map(|(_, v)| v).unwrap_or(w);
-            [w, value].iter().any(|w| {
+            [w.as_str(), value].iter().any(|w| {
                 let absolute = w.starts_with('/')
                     && !matches!(
                         *w,
@@ -302,6 +300,22 @@ pub fn command_reaches_outside(command: &str) -> Option<String> {
             })
         })
         .map(|w| format!("the command names {w}, outside the workspace"))
+}
+
+/// Every word of every simple command, with redirection operators and curl's `@` taken
+/// off the front (`>file`, `2>>~/log`, `@data.json` name the path after them).
+fn operands(command: &str) -> Vec<String> {
+    let (parts, _) = split_command(command);
+    parts
+        .iter()
+        .flat_map(|part| shell_words(part))
+        .map(|w| {
+            w.trim_start_matches(|c: char| c.is_ascii_digit())
+                .trim_start_matches(['<', '>', '&', '@'])
+                .to_owned()
+        })
+        .filter(|w| !w.is_empty())
+        .collect()
 }
 
 /// The words of a simple command as the shell splits them: whitespace outside quotes,
@@ -454,13 +468,16 @@ pub fn decide(
     if policy.always_reject.contains(tool) {
         return Decision::Deny(format!("the person rejected {tool} for this session"));
     }
-    let rules = policy.rules.overlay(mode.permission.as_ref());
+    let rules = InForce {
+        mode: mode.permission.as_ref(),
+        config: &policy.rules,
+    };
     let mut why = String::new();
     let base = match action {
-        Action::Read { .. } if group == Group::Mcp => rules.mcp.unwrap_or(Rule::Ask),
-        Action::Read { .. } => rules.read.unwrap_or(Rule::Allow),
-        Action::Edit { .. } => rules.edit.unwrap_or(Rule::Ask),
-        Action::Command { command } => match &rules.bash {
+        Action::Read { .. } if group == Group::Mcp => rules.rule(|r| r.mcp).unwrap_or(Rule::Ask),
+        Action::Read { .. } => rules.rule(|r| r.read).unwrap_or(Rule::Allow),
+        Action::Edit { .. } => rules.rule(|r| r.edit).unwrap_or(Rule::Ask),
+        Action::Command { command } => match rules.bash() {
             Some(table) => {
                 let (rule, reason) = command_rule(table, command);
                 why = reason;
@@ -498,13 +515,16 @@ pub fn decide(
     let mut inside = true;
     if !facts.outside.is_empty() {
         inside = false;
-        rule = stricter(rule, rules.external_directory.unwrap_or(Rule::Ask));
+        rule = stricter(
+            rule,
+            rules.rule(|r| r.external_directory).unwrap_or(Rule::Ask),
+        );
         why = format!("{} is outside the workspace", facts.outside[0].display());
     }
     let mut secret = false;
     if !facts.secrets.is_empty() {
         secret = true;
-        rule = stricter(rule, rules.secrets.unwrap_or(Rule::Ask));
+        rule = stricter(rule, rules.rule(|r| r.secrets).unwrap_or(Rule::Ask));
         why = format!("{} may hold secrets", facts.secrets[0].display());
     }
     // Editing kiln's configuration or instructions changes what the agent may do next:
@@ -542,15 +562,12 @@ pub fn decide(
     // A command that names a secret-looking file (`cat .env`, `scp id_ed25519 …`) is asked
     // about like a read of it, also under --auto.
     if let Action::Command { command } = action {
-        let named = command
-            .split(|c: char| {
-                c.is_whitespace() || matches!(c, ';' | '|' | '&' | '<' | '>' | '(' | ')' | '=')
-            })
-            .map(|w| w.trim_matches(|c| c == '"' || c == '\''))
-            .find(|w| !w.is_empty() && is_secret(Path::new(w)));
+        let named = operands(command)
+            .into_iter()
+            .find(|w| is_secret(Path::new(w)));
         if let Some(word) = named {
             secret = true;
-            rule = stricter(rule, rules.secrets.unwrap_or(Rule::Ask));
+            rule = stricter(rule, rules.rule(|r| r.secrets).unwrap_or(Rule::Ask));
             why = format!("the command names {word}, which may hold secrets");
         }
     }

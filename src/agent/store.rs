@@ -267,12 +267,16 @@ impl SessionFile {
     }
 
     pub fn open_append(path: &Path) -> std::io::Result<SessionFile> {
-        let mut file = OpenOptions::new().append(true).open(path)?;
-        // A torn last line (kill -9 mid-write) must not swallow the next record.
+        let mut file = OpenOptions::new().read(true).append(true).open(path)?;
+        // A torn last line (kill -9 mid-write) must not swallow the next record: only the
+        // last byte is read to know.
         let len = file.metadata()?.len();
         if len > 0 {
-            let bytes = std::fs::read(path)?;
-            if bytes.last() != Some(&b'\n') {
+            use std::io::{Read, Seek, SeekFrom};
+            let mut last = [0u8; 1];
+            file.seek(SeekFrom::Start(len - 1))?;
+            file.read_exact(&mut last)?;
+            if last[0] != b'\n' {
                 file.write_all(b"\n")?;
             }
         }

@@ -546,38 +546,31 @@ async fn run_call(
                 "tool_call",
                 json!({ "call_id": call.id, "tool": call.name, "error": "invalid JSON" }),
             );
-            announce(
+            return rejected_early(
                 agent,
                 session,
                 call,
                 &call.name,
                 crate::tools::Kind::Other,
-                Vec::new(),
                 json!(null),
+                message.clone(),
             );
-            return finish(agent, session, call, Err(message.clone()));
         }
     };
     let Some(tool) = agent.registry.get(&call.name) else {
         let names: Vec<&str> = agent.registry.iter().map(|t| t.name()).collect();
-        announce(
+        return rejected_early(
             agent,
             session,
             call,
             &call.name,
             crate::tools::Kind::Other,
-            Vec::new(),
             arguments,
-        );
-        return finish(
-            agent,
-            session,
-            call,
-            Err(format!(
+            format!(
                 "there is no tool named {:?}; the tools are {}",
                 call.name,
                 names.join(", ")
-            )),
+            ),
         );
     };
     session.audit.record(
@@ -587,16 +580,15 @@ async fn run_call(
     let describe = match tool.describe(&arguments, &cx) {
         Ok(d) => d,
         Err(message) => {
-            announce(
+            return rejected_early(
                 agent,
                 session,
                 call,
                 tool.name(),
                 tool.kind(),
-                Vec::new(),
                 arguments,
+                message,
             );
-            return finish(agent, session, call, Err(message));
         }
     };
     let locations: Vec<ToolLocation> = describe
@@ -607,7 +599,7 @@ async fn run_call(
             line: l.line,
         })
         .collect();
-    let tool_call = announce_with(
+    let tool_call = announce(
         agent,
         session,
         call,
@@ -666,7 +658,9 @@ async fn run_call(
                     None => return cancelled(agent, session, call),
                     Some(Err(message)) => return finish(agent, session, call, Err(message)),
                     Some(Ok(out)) => {
-                        if let Err(message) = blast_radius(agent, session, &out) {
+                        let stats: Vec<apply::Stats> =
+                            out.changes.iter().map(apply::stats).collect();
+                        if let Err(message) = blast_radius(agent, session, &out.changes, &stats) {
                             return finish(agent, session, call, Err(message));
                         }
                         computed = Some(Ok(out))
@@ -789,6 +783,8 @@ async fn run_call(
             ..Default::default()
         }),
     );
+    // Only edits that were asked about were computed (and their radius checked) already.
+    let radius_checked = computed.is_some();
     let result = match computed {
         // Cancelled while the person was answering: nothing is written.
         Some(_) if cancel.is_cancelled() => None,
@@ -800,15 +796,11 @@ async fn run_call(
     };
     let result = match result {
         Ok(out) => {
-            apply_output(
-                agent,
-                session,
-                &describe,
-                out,
-                facts.outside.is_empty(),
-                &cx,
-            )
-            .await
+            let decided = Decided {
+                inside: facts.outside.is_empty(),
+                radius_checked,
+            };
+            apply_output(agent, session, &describe, out, decided, &cx).await
         }
         Err(message) => Err(message),
     };
@@ -902,14 +894,14 @@ async fn apply_output(
     session: &mut Session,
     describe: &Describe,
     mut out: Output,
-    inside_at_decision: bool,
+    decided: Decided,
     cx: &ToolCx,
 ) -> Result<Output, String> {
-    let mut notes = Vec::new();
-    if !out.changes.is_empty() {
-        blast_radius(agent, session, &out)?;
+    // One diff per change, for the limits, the log and the checks.
+    let stats: Vec<apply::Stats> = out.changes.iter().map(apply::stats).collect();
+    if !decided.radius_checked {
+        blast_radius(agent, session, &out.changes, &stats)?;
     }
-
     if !out.changes.is_empty() && !session.turn_checkpointed {
         session.turn_checkpointed = true;
         checkpoint(
@@ -922,61 +914,43 @@ async fn apply_output(
     }
     // The checkpoint that undoes this change (taken before it).
     let undo_point = session.last_checkpoint.clone();
-    for change in std::mem::take(&mut out.changes) {
+    let mut notes = Vec::new();
+    let mut applied = Vec::new();
+    let mut failure = None;
+    for (change, stats) in std::mem::take(&mut out.changes).into_iter().zip(stats) {
         let display = crate::tools::display_path(&session.root, &change.path);
-        // A path swapped for a symlink out of the workspace after the decision is refused.
-        if inside_at_decision {
-            let action = Action::Edit {
-                paths: vec![change.path.clone()],
-            };
-            if !policy::classify(std::slice::from_ref(&session.root), &action)
-                .outside
-                .is_empty()
-            {
-                let err = format!(
-                    "{display} now leads outside the workspace (it was replaced after the permission was given); nothing was written"
-                );
-                session
-                    .audit
-                    .record("error", json!({ "message": err, "path": display }));
-                return Err(err);
+        let written = match moved_outside(session, &change, decided.inside) {
+            Some(err) => Err(err),
+            None => {
+                agent
+                    .port
+                    .apply_change(change.clone(), display.clone())
+                    .await
             }
-        }
-        let stats = apply::stats(&change);
-        match agent
-            .port
-            .apply_change(change.clone(), display.clone())
-            .await
-        {
+        };
+        match written {
             Ok(()) => {
                 session.audit.record("file_change", json!({ "path": display, "added": stats.added, "removed": stats.removed, "created": stats.created, "deleted": stats.deleted }));
                 notes.push(format!("{display}: +{} −{}", stats.added, stats.removed));
                 out.changes.push(change);
+                applied.push(stats);
             }
             Err(err) => {
                 session
                     .audit
                     .record("error", json!({ "message": err, "path": display }));
-                if out.changes.is_empty() {
-                    return Err(err);
-                }
-                // What was written still counts, is checkpointed and is checked.
-                let message = format!("after {}", notes.join(", "));
-                checkpoint(
-                    agent,
-                    session,
-                    super::checkpoint::Kind::AfterChange,
-                    &message,
-                )
-                .await;
-                run_checks(agent, session, &mut out, undo_point.as_deref(), cx).await;
-                return Err(format!("{err}\n(already applied: {})", notes.join(", ")));
+                failure = Some(err);
+                break;
             }
         }
     }
     if !notes.is_empty() {
-        out.text
-            .push_str(&format!("\n(applied: {})", notes.join(", ")));
+        if failure.is_none() {
+            out.text
+                .push_str(&format!("\n(applied: {})", notes.join(", ")));
+        }
+        // What was written counts, is checkpointed and is checked, even when a later file
+        // of the same change failed.
         let message = format!("after {}", notes.join(", "));
         checkpoint(
             agent,
@@ -985,7 +959,22 @@ async fn apply_output(
             &message,
         )
         .await;
-        run_checks(agent, session, &mut out, undo_point.as_deref(), cx).await;
+        run_checks(
+            agent,
+            session,
+            &mut out,
+            &applied,
+            undo_point.as_deref(),
+            cx,
+        )
+        .await;
+    }
+    if let Some(err) = failure {
+        return Err(if notes.is_empty() {
+            err
+        } else {
+            format!("{err}\n(already applied: {})", notes.join(", "))
+        });
     }
     if let Action::Command { command } = &describe.action {
         session.audit.record(
@@ -1014,17 +1003,46 @@ async fn apply_output(
     Ok(out)
 }
 
-/// The blast radius of an output's changes against the limits (per proposal and turn).
-fn blast_radius(agent: &Agent, session: &Session, out: &Output) -> Result<(), String> {
-    let files: Vec<std::path::PathBuf> = out.changes.iter().map(|c| c.path.clone()).collect();
-    let lines: usize = out
-        .changes
-        .iter()
-        .map(|c| {
-            let s = apply::stats(c);
-            s.added + s.removed
-        })
-        .sum();
+/// What the decision established, for `apply_output`.
+#[derive(Clone, Copy)]
+struct Decided {
+    /// Every path was inside the workspace when the policy decided.
+    inside: bool,
+    /// The blast radius was checked already (before asking the person).
+    radius_checked: bool,
+}
+
+/// A path that was inside at the decision and now leads outside (swapped for a symlink
+/// after the permission was given): the error that refuses it.
+fn moved_outside(
+    session: &Session,
+    change: &crate::tools::FileChange,
+    inside_at_decision: bool,
+) -> Option<String> {
+    if !inside_at_decision {
+        return None;
+    }
+    let action = Action::Edit {
+        paths: vec![change.path.clone()],
+    };
+    let facts = policy::classify(std::slice::from_ref(&session.root), &action);
+    (!facts.outside.is_empty()).then(|| {
+        format!(
+            "{} now leads outside the workspace (it was replaced after the permission was given); nothing was written",
+            crate::tools::display_path(&session.root, &change.path)
+        )
+    })
+}
+
+/// The blast radius of changes against the limits (per proposal and turn).
+fn blast_radius(
+    agent: &Agent,
+    session: &Session,
+    changes: &[crate::tools::FileChange],
+    stats: &[apply::Stats],
+) -> Result<(), String> {
+    let files: Vec<std::path::PathBuf> = changes.iter().map(|c| c.path.clone()).collect();
+    let lines = stats.iter().map(|s| s.added + s.removed).sum();
     agent
         .verify
         .blast_radius(&files, lines, &session.turn_changes)
@@ -1036,12 +1054,12 @@ async fn run_checks(
     agent: &Agent,
     session: &mut Session,
     out: &mut Output,
+    stats: &[apply::Stats],
     undo_point: Option<&str>,
     cx: &ToolCx,
 ) {
     let mut relative = Vec::new();
-    for change in &out.changes {
-        let s = apply::stats(change);
+    for (change, s) in out.changes.iter().zip(stats) {
         session.turn_changes.changed_lines += s.added + s.removed;
         session.turn_changes.files.insert(change.path.clone());
         relative.push(crate::tools::display_path(&session.root, &change.path));
@@ -1170,19 +1188,22 @@ fn finish(
     CallEnd::Continue
 }
 
-fn announce(
+/// A call that cannot even start (arguments not JSON, an unknown tool, bad input): shown
+/// to the frontend and answered with the reason.
+fn rejected_early(
     agent: &Agent,
-    session: &Session,
+    session: &mut Session,
     call: &Call,
     title: &str,
     kind: crate::tools::Kind,
-    locations: Vec<ToolLocation>,
     raw_input: serde_json::Value,
-) {
-    announce_with(agent, session, call, title, kind, locations, raw_input);
+    message: String,
+) -> CallEnd {
+    announce(agent, session, call, title, kind, Vec::new(), raw_input);
+    finish(agent, session, call, Err(message))
 }
 
-fn announce_with(
+fn announce(
     agent: &Agent,
     session: &Session,
     call: &Call,

@@ -6,7 +6,7 @@ use futures::future::BoxFuture;
 use schemars::JsonSchema;
 use serde::Deserialize;
 
-use super::{Action, Describe, FileChange, Group, Kind, Location, Output, Tool, ToolCx, blocking};
+use super::{Describe, FileChange, Group, Kind, Output, Tool, ToolCx, blocking};
 
 /// Replace exact text in a file. `old_string` must appear exactly once (include enough
 /// surrounding lines to make it unique) unless `replace_all` is set. Read the file first:
@@ -35,14 +35,7 @@ impl Tool for EditTool {
 
     fn describe(&self, input: &Input, cx: &ToolCx) -> Describe {
         let path = cx.resolve(&input.path);
-        Describe {
-            title: format!("Edit {}", cx.display(&path)),
-            locations: vec![Location {
-                path: path.clone(),
-                line: None,
-            }],
-            action: Action::Edit { paths: vec![path] },
-        }
+        Describe::edit(format!("Edit {}", cx.display(&path)), path)
     }
 
     fn run(&self, input: Input, cx: ToolCx) -> BoxFuture<'static, Result<Output, String>> {

@@ -4,7 +4,7 @@ use futures::future::BoxFuture;
 use schemars::JsonSchema;
 use serde::Deserialize;
 
-use super::{Action, Describe, Group, Kind, Location, Output, Tool, ToolCx, blocking};
+use super::{Describe, Group, Kind, Output, Tool, ToolCx, blocking};
 
 /// Find files by name pattern, e.g. `**/*.rs` or `src/**/mod*.ts`. Paths are matched
 /// relative to the searched directory; `.gitignore`d files are skipped. Returns matching
@@ -29,14 +29,11 @@ impl Tool for GlobTool {
 
     fn describe(&self, input: &Input, cx: &ToolCx) -> Describe {
         let dir = cx.resolve(input.path.as_deref().unwrap_or("."));
-        Describe {
-            title: format!("Find {} in {}", input.pattern, cx.display(&dir)),
-            locations: vec![Location {
-                path: dir.clone(),
-                line: None,
-            }],
-            action: Action::Read { paths: vec![dir] },
-        }
+        Describe::read(
+            format!("Find {} in {}", input.pattern, cx.display(&dir)),
+            dir,
+            None,
+        )
     }
 
     fn run(&self, input: Input, cx: ToolCx) -> BoxFuture<'static, Result<Output, String>> {

@@ -12,7 +12,7 @@ use grep_searcher::{BinaryDetection, Searcher, SearcherBuilder, Sink, SinkContex
 use schemars::JsonSchema;
 use serde::Deserialize;
 
-use super::{Action, Describe, Group, Kind, Location, Output, Tool, ToolCx, blocking};
+use super::{Describe, Group, Kind, Output, Tool, ToolCx, blocking};
 
 /// Search file contents with a regular expression (Rust regex syntax, like ripgrep).
 /// Skips `.gitignore`d and binary files. Returns `path:line:text` for matches and
@@ -46,14 +46,11 @@ impl Tool for GrepTool {
 
     fn describe(&self, input: &Input, cx: &ToolCx) -> Describe {
         let dir = cx.resolve(input.path.as_deref().unwrap_or("."));
-        Describe {
-            title: format!("Search {:?} in {}", input.pattern, cx.display(&dir)),
-            locations: vec![Location {
-                path: dir.clone(),
-                line: None,
-            }],
-            action: Action::Read { paths: vec![dir] },
-        }
+        Describe::read(
+            format!("Search {:?} in {}", input.pattern, cx.display(&dir)),
+            dir,
+            None,
+        )
     }
 
     fn run(&self, input: Input, cx: ToolCx) -> BoxFuture<'static, Result<Output, String>> {
@@ -98,15 +95,12 @@ pub struct Line {
     pub break_before: bool,
 }
 
-/// Searches `root` (a directory or one file) in parallel.
+/// Searches `root` (a directory or one file, which exists) in parallel.
 pub fn search(
     root: &Path,
     options: &SearchOptions,
     cancel: &tokio_util::sync::CancellationToken,
 ) -> Result<SearchResult, String> {
-    if !root.exists() {
-        return Err(format!("path not found: {}", root.display()));
-    }
     let matcher = RegexMatcherBuilder::new()
         .case_insensitive(options.case_insensitive)
         .line_terminator(Some(b'\n'))

@@ -6,7 +6,7 @@ use futures::future::BoxFuture;
 use schemars::JsonSchema;
 use serde::Deserialize;
 
-use super::{Action, Describe, Group, Kind, Location, Output, Tool, ToolCx, blocking};
+use super::{Describe, Group, Kind, Output, Tool, ToolCx, blocking};
 use crate::workspace::paths::ALWAYS_IGNORED_DIRS;
 
 /// List a directory of the workspace as an indented tree (directories end with `/`).
@@ -32,14 +32,7 @@ impl Tool for ListTool {
 
     fn describe(&self, input: &Input, cx: &ToolCx) -> Describe {
         let path = cx.resolve(input.path.as_deref().unwrap_or("."));
-        Describe {
-            title: format!("List {}", cx.display(&path)),
-            locations: vec![Location {
-                path: path.clone(),
-                line: None,
-            }],
-            action: Action::Read { paths: vec![path] },
-        }
+        Describe::read(format!("List {}", cx.display(&path)), path, None)
     }
 
     fn run(&self, input: Input, cx: ToolCx) -> BoxFuture<'static, Result<Output, String>> {

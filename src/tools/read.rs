@@ -5,7 +5,7 @@ use futures::future::BoxFuture;
 use schemars::JsonSchema;
 use serde::Deserialize;
 
-use super::{Action, Describe, Group, Kind, Location, Output, Tool, ToolCx, blocking};
+use super::{Describe, Group, Kind, Output, Tool, ToolCx, blocking};
 
 /// Read a file from the workspace. Returns numbered lines (`   12│text`); use `offset` and
 /// `limit` for a range of a long file. Reads the editor's unsaved buffer when the file is
@@ -36,14 +36,11 @@ impl Tool for ReadTool {
 
     fn describe(&self, input: &Input, cx: &ToolCx) -> Describe {
         let path = cx.resolve(&input.path);
-        Describe {
-            title: format!("Read {}", cx.display(&path)),
-            locations: vec![Location {
-                path: path.clone(),
-                line: input.offset.map(|o| o as u32),
-            }],
-            action: Action::Read { paths: vec![path] },
-        }
+        Describe::read(
+            format!("Read {}", cx.display(&path)),
+            path,
+            input.offset.map(|o| o as u32),
+        )
     }
 
     fn run(&self, input: Input, cx: ToolCx) -> BoxFuture<'static, Result<Output, String>> {

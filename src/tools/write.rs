@@ -4,7 +4,7 @@ use futures::future::BoxFuture;
 use schemars::JsonSchema;
 use serde::Deserialize;
 
-use super::{Action, Describe, FileChange, Group, Kind, Location, Output, Tool, ToolCx, blocking};
+use super::{Describe, FileChange, Group, Kind, Output, Tool, ToolCx, blocking};
 use crate::workspace::ReadError;
 
 /// Create a file, or replace the whole content of an existing one (read it first; prefer
@@ -28,14 +28,7 @@ impl Tool for WriteTool {
 
     fn describe(&self, input: &Input, cx: &ToolCx) -> Describe {
         let path = cx.resolve(&input.path);
-        Describe {
-            title: format!("Write {}", cx.display(&path)),
-            locations: vec![Location {
-                path: path.clone(),
-                line: None,
-            }],
-            action: Action::Edit { paths: vec![path] },
-        }
+        Describe::edit(format!("Write {}", cx.display(&path)), path)
     }
 
     fn run(&self, input: Input, cx: ToolCx) -> BoxFuture<'static, Result<Output, String>> {

@@ -14,7 +14,7 @@ use kiln::agent::{
 };
 use kiln::config::{self, ModelRef};
 use kiln::llm::{Client, RetryPolicy, Target};
-use kiln::tools::{DiskFiles, Files, Limits, Registry};
+use kiln::tools::{DiskFiles, Files};
 use serde_json::{Value, json};
 
 use crate::support::MapEnv;
@@ -27,15 +27,23 @@ use crate::support::workspace;
 struct RecordingPort {
     updates: Mutex<Vec<(String, Update, Instant)>>,
     asked: Mutex<Vec<PermissionRequest>>,
-    answer: Outcome,
+    answer: Box<dyn Fn(&PermissionRequest) -> Outcome + Send + Sync>,
 }
 
 impl RecordingPort {
     fn new(answer: Outcome) -> Arc<RecordingPort> {
+        RecordingPort::answering(move |_| answer.clone())
+    }
+
+    /// Answers each request with what `answer` says (which may also act, like a person
+    /// editing the file while being asked).
+    fn answering(
+        answer: impl Fn(&PermissionRequest) -> Outcome + Send + Sync + 'static,
+    ) -> Arc<RecordingPort> {
         Arc::new(RecordingPort {
             updates: Mutex::new(Vec::new()),
             asked: Mutex::new(Vec::new()),
-            answer,
+            answer: Box::new(answer),
         })
     }
 }
@@ -48,8 +56,8 @@ impl Port for RecordingPort {
             .push((session_id.to_owned(), update, Instant::now()));
     }
     fn request_permission(&self, request: PermissionRequest) -> BoxFuture<'static, Outcome> {
+        let answer = (self.answer)(&request);
         self.asked.lock().unwrap().push(request);
-        let answer = self.answer.clone();
         Box::pin(async move { answer })
     }
     fn files(&self) -> Arc<dyn Files> {
@@ -78,20 +86,15 @@ fn agent(
         env: &env,
     });
     assert!(!loaded.has_errors(), "{:?}", loaded.diagnostics);
-    Arc::new(Agent {
-        config: loaded.config,
-        client: Client::new(RetryPolicy::default()).unwrap(),
-        registry: Registry::builtin(),
-        modes: kiln::agent::mode::builtin(),
+    let (mut agent, problems) = Agent::new(
+        loaded.config,
+        Client::new(RetryPolicy::default()).unwrap(),
         port,
-        limits: Limits::default(),
-        max_turn_requests: 20,
-        sessions_dir: Some(data.join("sessions")),
-        audit_dir: None,
-        global_dir: None,
-        checkpoints_dir: None,
-        verify: Default::default(),
-    })
+    );
+    assert!(problems.is_empty(), "{problems:?}");
+    agent.max_turn_requests = 20;
+    agent.sessions_dir = Some(data.join("sessions"));
+    Arc::new(agent)
 }
 
 fn start(agent: &Arc<Agent>, root: &Path, model: &str, policy: Policy) -> SessionHandle {
@@ -341,46 +344,22 @@ async fn a_rejection_with_feedback_goes_on_and_a_file_changed_meanwhile_is_not_o
     .await;
     // Rejects the command with feedback; for the edit, the person edits the file while
     // being asked (the port writes it), then allows: kiln must refuse to overwrite.
-    struct Tricky {
-        inner: Arc<RecordingPort>,
-        path: PathBuf,
-    }
-    impl Port for Tricky {
-        fn update(&self, session_id: &str, update: Update) {
-            self.inner.update(session_id, update)
-        }
-        fn request_permission(&self, request: PermissionRequest) -> BoxFuture<'static, Outcome> {
-            let is_edit = request.tool_call.kind == kiln::tools::Kind::Edit;
-            if is_edit {
-                std::fs::write(&self.path, "typed by the person\n").unwrap();
+    let path = dir.path().join("a.txt");
+    let recording = RecordingPort::answering(move |request| {
+        if request.tool_call.kind == kiln::tools::Kind::Edit {
+            std::fs::write(&path, "typed by the person\n").unwrap();
+            Outcome::AllowOnce
+        } else {
+            Outcome::RejectOnce {
+                feedback: Some("never delete build/".into()),
             }
-            Box::pin(async move {
-                if is_edit {
-                    Outcome::AllowOnce
-                } else {
-                    Outcome::RejectOnce {
-                        feedback: Some("never delete build/".into()),
-                    }
-                }
-            })
         }
-        fn files(&self) -> Arc<dyn Files> {
-            Arc::new(DiskFiles)
-        }
-    }
-    let recording = RecordingPort::new(Outcome::AllowOnce);
-    let mut agent = Arc::try_unwrap(agent(
+    });
+    let agent = agent(
         &[("p", "openai-compatible", &server)],
         recording.clone(),
         dir.path(),
-    ))
-    .ok()
-    .unwrap();
-    agent.port = Arc::new(Tricky {
-        inner: recording.clone(),
-        path: dir.path().join("a.txt"),
-    });
-    let agent = Arc::new(agent);
+    );
     let s = start(&agent, dir.path(), "p/m", Policy::default());
     let result = s
         .prompt(Prompt {
@@ -429,43 +408,27 @@ async fn the_person_accepts_one_hunk_and_the_model_is_told_what_was_left_out() {
         script::text("Done."),
     ])
     .await;
-    /// Accepts the first hunk of the first diff it is shown.
-    struct FirstHunk(Arc<RecordingPort>);
-    impl Port for FirstHunk {
-        fn update(&self, session_id: &str, update: Update) {
-            self.0.update(session_id, update)
+    // Accepts the first hunk of the first diff it is shown.
+    let recording = RecordingPort::answering(|request| {
+        let first = request.content.iter().find_map(|c| match c {
+            kiln::agent::update::ToolContent::Diff {
+                old_text, new_text, ..
+            } => kiln::agent::proposal::diff_of(old_text.as_deref(), new_text.as_deref())
+                .hunks
+                .first()
+                .map(|h| h.id),
+            _ => None,
+        });
+        Outcome::AcceptHunks {
+            hunks: first.into_iter().collect(),
+            feedback: Some("keep line 25".into()),
         }
-        fn request_permission(&self, request: PermissionRequest) -> BoxFuture<'static, Outcome> {
-            let first = request.content.iter().find_map(|c| match c {
-                kiln::agent::update::ToolContent::Diff {
-                    old_text, new_text, ..
-                } => kiln::agent::proposal::diff_of(old_text.as_deref(), new_text.as_deref())
-                    .hunks
-                    .first()
-                    .map(|h| h.id),
-                _ => None,
-            });
-            Box::pin(async move {
-                Outcome::AcceptHunks {
-                    hunks: first.into_iter().collect(),
-                    feedback: Some("keep line 25".into()),
-                }
-            })
-        }
-        fn files(&self) -> Arc<dyn Files> {
-            Arc::new(DiskFiles)
-        }
-    }
-    let recording = RecordingPort::new(Outcome::AllowOnce);
-    let mut agent = Arc::try_unwrap(agent(
+    });
+    let agent = agent(
         &[("p", "openai-compatible", &server)],
         recording.clone(),
         dir.path(),
-    ))
-    .ok()
-    .unwrap();
-    agent.port = Arc::new(FirstHunk(recording.clone()));
-    let agent = Arc::new(agent);
+    );
     let s = start(&agent, dir.path(), "p/m", Policy::default());
     let result = s
         .prompt(Prompt {
@@ -530,33 +493,20 @@ async fn a_file_swapped_for_a_symlink_out_of_the_workspace_after_approval_is_not
         script::text("Done."),
     ])
     .await;
-    /// Allows, but first replaces a.txt with a symlink to a file outside the workspace.
-    struct Swap(Arc<RecordingPort>, PathBuf, PathBuf);
-    impl Port for Swap {
-        fn update(&self, session_id: &str, update: Update) {
-            self.0.update(session_id, update)
+    // Allows, but first replaces a.txt with a symlink to a file outside the workspace.
+    let (swapped, target) = (ws.join("a.txt"), outside.clone());
+    let recording = RecordingPort::answering(move |request| {
+        if request.tool_call.title.contains("a.txt") {
+            std::fs::remove_file(&swapped).unwrap();
+            std::os::unix::fs::symlink(&target, &swapped).unwrap();
         }
-        fn request_permission(&self, request: PermissionRequest) -> BoxFuture<'static, Outcome> {
-            if request.tool_call.title.contains("a.txt") {
-                std::fs::remove_file(&self.1).unwrap();
-                std::os::unix::fs::symlink(&self.2, &self.1).unwrap();
-            }
-            Box::pin(async { Outcome::AllowOnce })
-        }
-        fn files(&self) -> Arc<dyn Files> {
-            Arc::new(DiskFiles)
-        }
-    }
-    let recording = RecordingPort::new(Outcome::AllowOnce);
-    let mut agent = Arc::try_unwrap(agent(
+        Outcome::AllowOnce
+    });
+    let agent = agent(
         &[("p", "openai-compatible", &server)],
         recording.clone(),
         dir.path(),
-    ))
-    .ok()
-    .unwrap();
-    agent.port = Arc::new(Swap(recording.clone(), ws.join("a.txt"), outside.clone()));
-    let agent = Arc::new(agent);
+    );
     let s = start(&agent, &ws, "p/m", Policy::default());
     let result = s
         .prompt(Prompt {

@@ -1,6 +1,7 @@
 //! Test support: an LSP client that drives the real `kiln` binary (or the same server
 //! in-process), a seeded random generator, and small helpers.
 
+pub mod env;
 pub mod llm_server;
 pub mod rng;
 pub mod script;
@@ -15,6 +16,7 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
+pub use env::MapEnv;
 pub use rng::Rng;
 
 /// How long any single wait for the server may take before the test fails.
@@ -455,37 +457,4 @@ pub fn read_text(client: &mut TestClient, uri: &str) -> Value {
     client
         .request("kiln/read", json!({ "uri": uri }))
         .expect("kiln/read")
-}
-
-/// A fixed environment for config loading: no process variables leak into tests.
-pub struct MapEnv {
-    vars: std::collections::HashMap<String, String>,
-    home: Option<std::path::PathBuf>,
-}
-
-impl MapEnv {
-    pub fn new(vars: &[(&str, &str)]) -> MapEnv {
-        MapEnv {
-            vars: vars
-                .iter()
-                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-                .collect(),
-            home: None,
-        }
-    }
-
-    pub fn with_home(mut self, home: &std::path::Path) -> MapEnv {
-        self.home = Some(home.to_path_buf());
-        self
-    }
-}
-
-impl kiln::config::Env for MapEnv {
-    fn var(&self, name: &str) -> Option<String> {
-        self.vars.get(name).cloned()
-    }
-
-    fn home(&self) -> Option<std::path::PathBuf> {
-        self.home.clone()
-    }
 }

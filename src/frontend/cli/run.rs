@@ -28,7 +28,7 @@ use crate::agent::{
 use crate::config::{self, ModelRef, Severity};
 use crate::llm::{Client, RetryPolicy, Target, UserPart};
 use crate::text::diff::{Diff, RenderOptions, render_unified};
-use crate::tools::{DiskFiles, Files, Limits, Registry};
+use crate::tools::{DiskFiles, Files};
 
 pub struct RunCommand {
     pub prompt: Option<String>,
@@ -177,7 +177,14 @@ async fn run_async(cmd: RunCommand) -> i32 {
         Ok(t) => t,
         Err(err) => return out.fail(&err),
     };
-    let (modes, problems) = mode::from_config(&config);
+    let port = Arc::new(CliPort {
+        out: out.clone(),
+        interactive: std::io::stdin().is_terminal()
+            && std::io::stderr().is_terminal()
+            && cmd.format == Format::Text,
+        root: root.clone(),
+    });
+    let (mut agent, problems) = Agent::new(config, client, port);
     for p in problems {
         out.notice(NoticeLevel::Warning, &format!("config {p}"));
     }
@@ -186,8 +193,8 @@ async fn run_async(cmd: RunCommand) -> i32 {
         .clone()
         .or_else(|| resume.as_ref().map(|(_, l)| l.mode.clone()))
         .unwrap_or_else(|| mode::DEFAULT_MODE.to_owned());
-    if mode::find(&modes, &mode_slug).is_none() {
-        return out.fail(&mode::unknown(&modes, &mode_slug));
+    if mode::find(&agent.modes, &mode_slug).is_none() {
+        return out.fail(&mode::unknown(&agent.modes, &mode_slug));
     }
     let mut attachments = Vec::new();
     for file in &cmd.files {
@@ -197,14 +204,7 @@ async fn run_async(cmd: RunCommand) -> i32 {
         }
     }
 
-    let port = Arc::new(CliPort {
-        out: out.clone(),
-        interactive: std::io::stdin().is_terminal()
-            && std::io::stderr().is_terminal()
-            && cmd.format == Format::Text,
-        root: root.clone(),
-    });
-    let audit_dir = match &cmd.log_dir {
+    agent.audit_dir = match &cmd.log_dir {
         Some(dir) if dir.as_os_str() == "none" => None,
         Some(dir) => Some(if dir.is_absolute() {
             dir.clone()
@@ -213,24 +213,11 @@ async fn run_async(cmd: RunCommand) -> i32 {
         }),
         None => Some(root.join(".kiln/logs")),
     };
-    let (verify, problems) = crate::agent::verify::Verify::from_config(&config);
-    for p in problems {
-        out.notice(NoticeLevel::Warning, &format!("config {p}"));
-    }
-    let agent = Arc::new(Agent {
-        config,
-        client,
-        registry: Registry::builtin(),
-        modes,
-        port: port.clone(),
-        limits: Limits::default(),
-        max_turn_requests: cmd.max_requests.max(1),
-        sessions_dir: sessions_dir.clone(),
-        audit_dir,
-        global_dir: config::global_dir(),
-        checkpoints_dir: data_dir.clone(),
-        verify,
-    });
+    agent.max_turn_requests = cmd.max_requests.max(1);
+    agent.sessions_dir = sessions_dir.clone();
+    agent.global_dir = config::global_dir();
+    agent.checkpoints_dir = data_dir.clone();
+    let agent = Arc::new(agent);
     let (mut policy, problems) = Policy::from_config(&agent.config);
     for p in problems {
         out.notice(NoticeLevel::Warning, &format!("config {p}"));
