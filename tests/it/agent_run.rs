@@ -528,6 +528,27 @@ fn wait_for_line(child: &mut Child, pred: impl Fn(&Value) -> bool) -> Vec<Value>
     }
 }
 
+/// Starts `kiln run --auto --format json PROMPT` and waits until the scripted command has
+/// printed `started` and written its shell's pid to pid.txt; returns the child and that pid.
+fn run_until_command_started(s: &Setup, prompt: &str) -> (Child, i32) {
+    let mut child = s
+        .command(&["run", "--auto", "--format", "json", prompt])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_for_line(&mut child, |v| {
+        v["update"]["_meta"]["kiln"]["outputChunk"]
+            .as_str()
+            .is_some_and(|c| c.contains("started"))
+    });
+    let pid = wait_file(&s.project().join("pid.txt"))
+        .trim()
+        .parse()
+        .unwrap();
+    (child, pid)
+}
+
 fn pid_alive(pid: i32) -> bool {
     unsafe { libc::kill(pid, 0) == 0 }
 }
@@ -573,21 +594,7 @@ fn ctrl_c_mid_command_kills_it_and_the_session_goes_on() {
             script::text("Picking up where we left off."),
         ],
     );
-    let mut child = s
-        .command(&["run", "--auto", "--format", "json", "run the slow thing"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    wait_for_line(&mut child, |v| {
-        v["update"]["_meta"]["kiln"]["outputChunk"]
-            .as_str()
-            .is_some_and(|c| c.contains("started"))
-    });
-    let pid: i32 = wait_file(&s.project().join("pid.txt"))
-        .trim()
-        .parse()
-        .unwrap();
+    let (mut child, pid) = run_until_command_started(&s, "run the slow thing");
     let started = Instant::now();
     unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
     let status = child.wait().unwrap();
@@ -641,21 +648,7 @@ fn kill_9_mid_turn_then_continue_loads_the_session_intact() {
             script::text("Resumed."),
         ],
     );
-    let mut child = s
-        .command(&["run", "--auto", "--format", "json", "first task"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    wait_for_line(&mut child, |v| {
-        v["update"]["_meta"]["kiln"]["outputChunk"]
-            .as_str()
-            .is_some_and(|c| c.contains("started"))
-    });
-    let pid: i32 = wait_file(&s.project().join("pid.txt"))
-        .trim()
-        .parse()
-        .unwrap();
+    let (mut child, pid) = run_until_command_started(&s, "first task");
     child.kill().unwrap();
     child.wait().unwrap();
     unsafe { libc::killpg(pid, libc::SIGKILL) };
