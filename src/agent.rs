@@ -15,6 +15,7 @@ pub mod mentions;
 pub mod mode;
 pub mod policy;
 pub mod proposal;
+pub mod replay;
 pub mod store;
 mod turn;
 pub mod update;
@@ -350,6 +351,17 @@ impl Session {
     }
 }
 
+impl Session {
+    pub fn set_model(&mut self, target: Target) {
+        self.persist(&store::Record::Model {
+            model: target.model_ref().to_string(),
+        });
+        self.target = target;
+        // The new model's window may differ: measure afresh.
+        self.last_context = None;
+    }
+}
+
 /// A prompt as the frontend received it.
 #[derive(Clone, Debug, Default)]
 pub struct Prompt {
@@ -367,6 +379,10 @@ enum Command {
     SetMode {
         mode: String,
         reply: oneshot::Sender<Result<(), String>>,
+    },
+    SetModel {
+        target: Box<Target>,
+        reply: oneshot::Sender<()>,
     },
 }
 
@@ -405,6 +421,10 @@ impl SessionHandle {
                     Command::SetMode { mode, reply } => {
                         let _ = reply.send(session.set_mode(&agent, &mode));
                     }
+                    Command::SetModel { target, reply } => {
+                        session.set_model(*target);
+                        let _ = reply.send(());
+                    }
                 }
             }
         });
@@ -441,6 +461,19 @@ impl SessionHandle {
             .map_err(|_| "the session has ended".to_owned())?;
         rx.await
             .unwrap_or_else(|_| Err("the session has ended".to_owned()))
+    }
+
+    /// Switches the model from the next request on.
+    pub async fn set_model(&self, target: Target) -> Result<(), String> {
+        let (reply, rx) = oneshot::channel();
+        self.tx
+            .send(Command::SetModel {
+                target: Box::new(target),
+                reply,
+            })
+            .await
+            .map_err(|_| "the session has ended".to_owned())?;
+        rx.await.map_err(|_| "the session has ended".to_owned())
     }
 
     /// Cancels the turn in progress (the stream, a running command, a pending question).

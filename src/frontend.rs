@@ -3,5 +3,9 @@
 //! at its boundary and back.
 
 pub mod cli;
+pub mod host;
 pub mod lsp;
+pub mod permission;
+pub mod prompt;
 pub mod updates;
+pub mod wire;

@@ -7,6 +7,8 @@
 //! to stderr or the log file.
 
 mod convert;
+mod port;
+mod session;
 pub mod framing;
 mod server;
 

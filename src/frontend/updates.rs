@@ -5,7 +5,7 @@
 
 use serde_json::{Value, json};
 
-use crate::agent::update::{ToolContent, ToolStatus, Update};
+use crate::agent::update::{ToolCall, ToolContent, ToolStatus, Update};
 use crate::text::diff::{RenderOptions, render_unified};
 use crate::tools::todo;
 
@@ -15,19 +15,7 @@ pub fn session_update(update: &Update) -> Value {
         Update::UserMessage(t) => text("user_message_chunk", t),
         Update::AgentMessage(t) => text("agent_message_chunk", t),
         Update::AgentThought(t) => text("agent_thought_chunk", t),
-        Update::ToolCall(call) => json!({
-            "sessionUpdate": "tool_call",
-            "toolCallId": call.id,
-            "title": call.title,
-            "kind": call.kind.as_str(),
-            "status": status(call.status),
-            "locations": call.locations.iter().map(|l| {
-                let mut loc = json!({ "path": l.path });
-                if let Some(line) = l.line { loc["line"] = json!(line); }
-                loc
-            }).collect::<Vec<_>>(),
-            "rawInput": call.raw_input,
-        }),
+        Update::ToolCall(call) => tool_call(call),
         Update::ToolCallUpdate(up) => {
             let mut v = json!({ "sessionUpdate": "tool_call_update", "toolCallId": up.id });
             if let Some(s) = up.status {
@@ -70,6 +58,23 @@ pub fn session_update(update: &Update) -> Value {
             "message": message,
         }),
     }
+}
+
+/// A `tool_call` update (ACP `ToolCall` with `sessionUpdate`).
+pub fn tool_call(call: &ToolCall) -> Value {
+    json!({
+        "sessionUpdate": "tool_call",
+        "toolCallId": call.id,
+        "title": call.title,
+        "kind": call.kind.as_str(),
+        "status": status(call.status),
+        "locations": call.locations.iter().map(|l| {
+            let mut loc = json!({ "path": l.path });
+            if let Some(line) = l.line { loc["line"] = json!(line); }
+            loc
+        }).collect::<Vec<_>>(),
+        "rawInput": call.raw_input,
+    })
 }
 
 /// ACP has no `cancelled` tool status: a cancelled call is `failed` (with `_meta`).

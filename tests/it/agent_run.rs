@@ -16,15 +16,15 @@ use crate::support::workspace;
 
 const KEY: &str = "sk-test-never-printed-4242";
 
-struct Setup {
+pub(crate) struct Setup {
     /// Runs the scripted server.
     _rt: tokio::runtime::Runtime,
-    dir: tempfile::TempDir,
-    server: ScriptedServer,
+    pub(crate) dir: tempfile::TempDir,
+    pub(crate) server: ScriptedServer,
 }
 
 impl Setup {
-    fn new(fixture: &str, replies: Vec<Reply>) -> Setup {
+    pub(crate) fn new(fixture: &str, replies: Vec<Reply>) -> Setup {
         let rt = tokio::runtime::Runtime::new().unwrap();
         let server = rt.block_on(ScriptedServer::start(replies));
         let dir = tempfile::tempdir().unwrap();
@@ -37,11 +37,11 @@ impl Setup {
         }
     }
 
-    fn project(&self) -> PathBuf {
+    pub(crate) fn project(&self) -> PathBuf {
         self.dir.path().join("project")
     }
 
-    fn command(&self, args: &[&str]) -> Command {
+    pub(crate) fn command(&self, args: &[&str]) -> Command {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_kiln"));
         cmd.args(args)
             .current_dir(self.project())
@@ -68,7 +68,7 @@ impl Setup {
         out
     }
 
-    fn requests(&self) -> Vec<Value> {
+    pub(crate) fn requests(&self) -> Vec<Value> {
         self.server
             .requests()
             .iter()

@@ -8,6 +8,7 @@ mod checkpoints;
 mod cli_diff;
 mod cli_models;
 mod config_layers;
+mod editor_agents;
 mod diff_props;
 mod llm_client;
 mod llm_decode;

@@ -380,7 +380,7 @@ fn read_stdin_prompt() -> Option<String> {
 }
 
 /// `--model`, else the resumed session's model, else kiln's default choice.
-async fn pick_model(
+pub(crate) async fn pick_model(
     client: &Client,
     config: &config::Config,
     asked: Option<&str>,

@@ -32,7 +32,9 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
-use super::convert;
+use super::port::{self, ClientAbilities, LspPort};
+use super::{convert, session};
+use crate::frontend::host::Host;
 use crate::text::{ContentChange, Document, PositionEncoding};
 use crate::workspace::watch::{self, IgnoreFilter, Watcher};
 use crate::workspace::{
@@ -78,6 +80,8 @@ struct WatchError(String);
 struct RegistrationFailed(String);
 struct ReleaseHeld(DocKey);
 
+pub type SharedWorkspace = Arc<std::sync::RwLock<Workspace>>;
+
 /// How long a change that arrived ahead of its predecessors waits for them.
 const HOLD_FOR: std::time::Duration = std::time::Duration::from_millis(25);
 
@@ -86,12 +90,17 @@ pub struct Server {
     shutdown_requested: Arc<AtomicBool>,
     phase: Phase,
     encoding: PositionEncoding,
-    workspace: Workspace,
+    /// Shared with the agent's port, which reads open buffers from other tasks; held
+    /// only for in-memory work, never across IO or an await.
+    workspace: SharedWorkspace,
     ignore: IgnoreFilter,
     /// Changes that arrived ahead of a missing version, by document and version.
     held: HashMap<DocKey, BTreeMap<i32, (Url, Vec<ContentChange>)>>,
     watch: WatchMode,
     client_registers_watchers: bool,
+    abilities: ClientAbilities,
+    /// The agent host, made on the first session method (so `initialize` stays fast).
+    host: Option<Arc<Host>>,
 }
 
 impl Server {
@@ -101,12 +110,22 @@ impl Server {
             shutdown_requested,
             phase: Phase::Uninitialized,
             encoding: PositionEncoding::Utf16,
-            workspace: Workspace::default(),
+            workspace: SharedWorkspace::default(),
             ignore: IgnoreFilter::new(Vec::new()),
             held: HashMap::new(),
             watch: WatchMode::Off,
             client_registers_watchers: false,
+            abilities: ClientAbilities::default(),
+            host: None,
         }
+    }
+
+    fn ws(&self) -> std::sync::RwLockReadGuard<'_, Workspace> {
+        self.workspace.read().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn ws_mut(&self) -> std::sync::RwLockWriteGuard<'_, Workspace> {
+        self.workspace.write().unwrap_or_else(|e| e.into_inner())
     }
 
     fn initialize(&mut self, params: InitializeParams) -> InitializeResult {
@@ -118,6 +137,20 @@ impl Server {
             .map(|encs| encs.iter().map(|e| e.as_str()).collect())
             .unwrap_or_default();
         self.encoding = PositionEncoding::negotiate(&offered);
+        let workspace_caps = params.capabilities.workspace.as_ref();
+        self.abilities = ClientAbilities {
+            permission_requests: params
+                .capabilities
+                .experimental
+                .as_ref()
+                .is_some_and(|e| e["kiln"]["permissionRequests"] == true),
+            apply_edit: workspace_caps.and_then(|w| w.apply_edit).unwrap_or(false)
+                && workspace_caps
+                    .and_then(|w| w.workspace_edit.as_ref())
+                    .and_then(|e| e.document_changes)
+                    .unwrap_or(false),
+            encoding: self.encoding,
+        };
         self.client_registers_watchers = params
             .capabilities
             .workspace
@@ -125,8 +158,9 @@ impl Server {
             .and_then(|w| w.did_change_watched_files.as_ref())
             .and_then(|d| d.dynamic_registration)
             .unwrap_or(false);
-        self.workspace = Workspace::new(workspace_roots(&params));
-        self.ignore = IgnoreFilter::new(self.workspace.roots().to_vec());
+        *self.ws_mut() = Workspace::new(workspace_roots(&params));
+        let roots = self.ws().roots().to_vec();
+        self.ignore = IgnoreFilter::new(roots);
         if let Some(info) = &params.client_info {
             tracing::info!(
                 "client: {} {}",
@@ -137,7 +171,7 @@ impl Server {
         tracing::info!(
             "position encoding {}, roots {:?}",
             self.encoding.as_lsp_str(),
-            self.workspace.roots()
+            self.ws().roots()
         );
         self.phase = Phase::Running;
         InitializeResult {
@@ -161,7 +195,11 @@ impl Server {
                     }),
                     file_operations: None,
                 }),
-                experimental: Some(json!({ "kiln": { "methods": [KILN_READ, KILN_STATUS] } })),
+                experimental: Some(json!({ "kiln": {
+                    "methods": ([KILN_READ, KILN_STATUS].iter().chain(session::METHODS.iter()).collect::<Vec<_>>()),
+                    "notifications": [port::SESSION_UPDATE],
+                    "requests": [port::REQUEST_PERMISSION],
+                } })),
                 ..ServerCapabilities::default()
             },
             server_info: Some(ServerInfo {
@@ -171,14 +209,30 @@ impl Server {
         }
     }
 
+    /// The host, made on first use; `Err` says why it cannot exist.
+    fn host(&mut self) -> Result<Arc<Host>, String> {
+        if let Some(host) = &self.host {
+            return Ok(host.clone());
+        }
+        let port = Arc::new(LspPort {
+            client: self.client.clone(),
+            workspace: self.workspace.clone(),
+            abilities: self.abilities,
+        });
+        let host = Arc::new(Host::new(port)?);
+        self.host = Some(host.clone());
+        Ok(host)
+    }
+
     fn read(&self, params: ReadParams) -> BoxFuture<'static, Result<Value, ResponseError>> {
         let uri = params.uri;
         let key = convert::doc_key(&uri);
-        if let Some(read) = self.workspace.read_buffer(&key) {
-            let language_id = self
-                .workspace
-                .document(&key)
-                .map(|doc| doc.language_id().to_owned());
+        let buffer = {
+            let ws = self.ws();
+            ws.read_buffer(&key)
+                .map(|read| (read, ws.document(&key).map(|d| d.language_id().to_owned())))
+        };
+        if let Some((read, language_id)) = buffer {
             return ready(Ok(read_reply(uri, read, language_id)));
         }
         let Some(path) = convert::file_path(&uri) else {
@@ -196,8 +250,8 @@ impl Server {
     }
 
     fn status(&self) -> Value {
-        let mut documents: Vec<Value> = self
-            .workspace
+        let ws = self.ws();
+        let mut documents: Vec<Value> = ws
             .documents()
             .map(|doc| {
                 json!({
@@ -210,14 +264,14 @@ impl Server {
             })
             .collect();
         documents.sort_by(|a, b| a["uri"].as_str().cmp(&b["uri"].as_str()));
-        let (n_changes, recent) = self.workspace.external_changes();
+        let (n_changes, recent) = ws.external_changes();
         let recent: Vec<Value> = recent
             .map(|c| json!({ "path": c.path, "kind": c.kind.as_str() }))
             .collect();
         json!({
             "version": env!("CARGO_PKG_VERSION"),
             "positionEncoding": self.encoding.as_lsp_str(),
-            "roots": self.workspace.roots(),
+            "roots": ws.roots(),
             "watching": self.watch.name(),
             "openDocuments": documents,
             "externalChanges": { "total": n_changes, "recent": recent },
@@ -234,7 +288,7 @@ impl Server {
                 let key = convert::doc_key(&doc.uri);
                 let fresh =
                     Document::new(doc.uri.to_string(), doc.version, doc.language_id, &doc.text);
-                if self.workspace.open(key, fresh).is_some() {
+                if self.ws_mut().open(key, fresh).is_some() {
                     tracing::warn!("{} was opened again; its text was replaced", doc.uri);
                 }
             }
@@ -251,7 +305,7 @@ impl Server {
                 let p: lsp_types::DidCloseTextDocumentParams = params(notif)?;
                 self.held.remove(&convert::doc_key(&p.text_document.uri));
                 if self
-                    .workspace
+                    .ws_mut()
                     .close(&convert::doc_key(&p.text_document.uri))
                     .is_none()
                 {
@@ -263,7 +317,7 @@ impl Server {
                 let uri = p.text_document.uri;
                 let key = convert::doc_key(&uri);
                 self.release_held(&key)?;
-                match (self.workspace.document_mut(&key), p.text) {
+                match (self.ws_mut().document_mut(&key), p.text) {
                     (None, _) => tracing::warn!("didSave for {uri}, which is not open"),
                     (Some(doc), Some(text)) if *doc.rope() != text => {
                         tracing::warn!(
@@ -303,15 +357,16 @@ impl Server {
                 let p: lsp_types::DidChangeWorkspaceFoldersParams = params(notif)?;
                 for folder in &p.event.removed {
                     if let Some(path) = convert::file_path(&folder.uri) {
-                        self.workspace.remove_root(&path);
+                        self.ws_mut().remove_root(&path);
                     }
                 }
                 for folder in &p.event.added {
                     if let Some(path) = convert::file_path(&folder.uri) {
-                        self.workspace.add_root(&path);
+                        self.ws_mut().add_root(&path);
                     }
                 }
-                self.ignore = IgnoreFilter::new(self.workspace.roots().to_vec());
+                let roots = self.ws().roots().to_vec();
+                self.ignore = IgnoreFilter::new(roots);
                 if !matches!(self.watch, WatchMode::Client) {
                     self.start_watching();
                 }
@@ -336,12 +391,11 @@ impl Server {
         changes: Vec<ContentChange>,
     ) -> Result<(), String> {
         let key = convert::doc_key(&uri);
-        let Some(doc) = self.workspace.document(&key) else {
+        let Some(current) = self.ws().document(&key).map(Document::version) else {
             return Err(format!(
                 "didChange for {uri}, which is not open; the change was ignored"
             ));
         };
-        let current = doc.version();
         let nothing_held = self.held.get(&key).is_none_or(BTreeMap::is_empty);
         if nothing_held && version.checked_sub(1).is_none_or(|v| v <= current) {
             return self.apply_change(&key, version, changes);
@@ -353,7 +407,7 @@ impl Server {
         // Apply whatever is now contiguous.
         loop {
             let current = self
-                .workspace
+                .ws()
                 .document(&key)
                 .map_or(i32::MAX, Document::version);
             let held = self.held.get_mut(&key).expect("inserted above");
@@ -410,7 +464,8 @@ impl Server {
         changes: Vec<ContentChange>,
     ) -> Result<(), String> {
         let encoding = self.encoding;
-        let Some(doc) = self.workspace.document_mut(key) else {
+        let mut ws = self.ws_mut();
+        let Some(doc) = ws.document_mut(key) else {
             return Ok(());
         };
         let kept = doc.version();
@@ -433,12 +488,12 @@ impl Server {
                 continue;
             }
             tracing::debug!("{} {}", change.path.display(), change.kind.as_str());
-            self.workspace.record_external_change(change);
+            self.ws_mut().record_external_change(change);
         }
     }
 
     fn start_watching(&mut self) {
-        if self.workspace.roots().is_empty() {
+        if self.ws().roots().is_empty() {
             self.watch = WatchMode::Off;
             return;
         }
@@ -471,7 +526,7 @@ impl Server {
     fn start_notify_watcher(&mut self) {
         // Dropping the previous watcher (if any) stops it.
         self.watch = WatchMode::Notify(None);
-        let roots = self.workspace.roots().to_vec();
+        let roots = self.ws().roots().to_vec();
         let client = self.client.clone();
         tokio::task::spawn_blocking(move || {
             let on_changes = client.clone();
@@ -490,6 +545,13 @@ impl Server {
     }
 
     fn handle_event(&mut self, event: AnyEvent) -> Result<(), String> {
+        let event = match event.downcast::<session::Flush>() {
+            Ok(session::Flush(done)) => {
+                let _ = done.send(());
+                return Ok(());
+            }
+            Err(event) => event,
+        };
         let event = match event.downcast::<ReleaseHeld>() {
             Ok(ReleaseHeld(key)) => return self.release_held(&key),
             Err(event) => event,
@@ -687,6 +749,16 @@ impl tower::Service<AnyRequest> for Server {
             KILN_STATUS => {
                 self.release_all_held();
                 ready(Ok(self.status()))
+            }
+            method if session::METHODS.contains(&method) => {
+                self.release_all_held();
+                let root = self.ws().roots().first().cloned();
+                match self.host() {
+                    Ok(host) => {
+                        session::handle(host, self.client.clone(), root, method, req.params)
+                    }
+                    Err(message) => failed(message),
+                }
             }
             _ => ready(Err(ResponseError::new(
                 ErrorCode::METHOD_NOT_FOUND,

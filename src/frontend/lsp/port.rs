@@ -1,0 +1,347 @@
+//! The agent's [`Port`] over LSP: updates as `kiln/sessionUpdate` notifications,
+//! questions as `kiln/requestPermission` (for clients that declared
+//! `experimental.kiln.permissionRequests`) or `window/showMessageRequest`, reads from the
+//! open buffers, and changes to open buffers through the editor with a versioned
+//! `workspace/applyEdit`, so the editor stays the owner of its buffers and its undo works.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_lsp::ClientSocket;
+use futures::future::BoxFuture;
+use lsp_types::{
+    ApplyWorkspaceEditParams, DocumentChanges, MessageActionItem, MessageType, OneOf,
+    OptionalVersionedTextDocumentIdentifier, ShowMessageRequestParams, TextDocumentEdit,
+    TextEdit, Url, WorkspaceEdit,
+};
+use ropey::Rope;
+use serde_json::{Value, json};
+
+use super::server::SharedWorkspace;
+use crate::agent::{Outcome, PermissionRequest, Port, Update, apply, proposal};
+use crate::frontend::{permission, updates};
+use crate::text::position::{CharIdx, to_position};
+use crate::text::PositionEncoding;
+use crate::tools::{FileChange, Files};
+use crate::workspace::{DocKey, Identity, ReadError, ReadResult, read_disk};
+
+pub const SESSION_UPDATE: &str = "kiln/sessionUpdate";
+pub const REQUEST_PERMISSION: &str = "kiln/requestPermission";
+
+/// How long kiln waits for the editor's `didChange` after it applied an edit, so the next
+/// read sees the new text.
+const ECHO_WAIT: Duration = Duration::from_secs(2);
+
+pub enum SessionUpdateNotification {}
+impl lsp_types::notification::Notification for SessionUpdateNotification {
+    type Params = Value;
+    const METHOD: &'static str = SESSION_UPDATE;
+}
+
+pub enum RequestPermission {}
+impl lsp_types::request::Request for RequestPermission {
+    type Params = Value;
+    type Result = Value;
+    const METHOD: &'static str = REQUEST_PERMISSION;
+}
+
+/// What the client said it can do, from `initialize`.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct ClientAbilities {
+    /// `experimental.kiln.permissionRequests`.
+    pub permission_requests: bool,
+    /// `workspace.applyEdit` with versioned `documentChanges`.
+    pub apply_edit: bool,
+    pub encoding: PositionEncoding,
+}
+
+pub struct LspPort {
+    pub client: ClientSocket,
+    pub workspace: SharedWorkspace,
+    pub abilities: ClientAbilities,
+}
+
+/// Open buffers first, then the disk; the lock is held only to copy the rope.
+pub struct BufferFiles(pub SharedWorkspace);
+
+impl BufferFiles {
+    fn buffer(&self, path: &Path) -> Option<(Rope, i32)> {
+        let ws = self.0.read().unwrap_or_else(|e| e.into_inner());
+        ws.document(&DocKey::path(path))
+            .map(|d| (d.rope().clone(), d.version()))
+    }
+}
+
+impl Files for BufferFiles {
+    fn read(&self, path: &Path) -> Result<ReadResult, ReadError> {
+        match self.buffer(path) {
+            Some((rope, version)) => Ok(ReadResult {
+                text: rope.to_string(),
+                identity: Identity::Buffer { version },
+            }),
+            None => read_disk(path),
+        }
+    }
+}
+
+impl Port for LspPort {
+    fn update(&self, session_id: &str, update: Update) {
+        let params = json!({ "sessionId": session_id, "update": updates::session_update(&update) });
+        if self
+            .client
+            .notify::<SessionUpdateNotification>(params)
+            .is_err()
+        {
+            tracing::debug!("the client is gone; an update was dropped");
+        }
+    }
+
+    fn request_permission(&self, request: PermissionRequest) -> BoxFuture<'static, Outcome> {
+        let client = self.client.clone();
+        if self.abilities.permission_requests {
+            let params = permission::request(&request);
+            return Box::pin(async move {
+                match client.request::<RequestPermission>(params).await {
+                    Ok(answer) => permission::outcome(&answer),
+                    Err(err) => Outcome::Unanswerable(format!(
+                        "the editor did not answer the permission request ({err})"
+                    )),
+                }
+            });
+        }
+        Box::pin(ask_with_message(client, request))
+    }
+
+    fn files(&self) -> Arc<dyn Files> {
+        Arc::new(BufferFiles(self.workspace.clone()))
+    }
+
+    fn apply_change(
+        &self,
+        change: FileChange,
+        display: String,
+    ) -> BoxFuture<'static, Result<(), String>> {
+        let open = BufferFiles(self.workspace.clone()).buffer(&change.path);
+        match (open, &change.new_text) {
+            (Some((rope, version)), Some(new_text)) if self.abilities.apply_edit => {
+                let new_text = new_text.clone();
+                let client = self.client.clone();
+                let workspace = self.workspace.clone();
+                let encoding = self.abilities.encoding;
+                Box::pin(async move {
+                    apply::check_base(change.base, Some(Identity::Buffer { version }), &display)?;
+                    apply_through_editor(
+                        client, workspace, &change.path, &rope, version, &new_text, encoding,
+                        &display,
+                    )
+                    .await
+                })
+            }
+            (Some((_, version)), _) => {
+                // No applyEdit (or a deletion): the disk is changed only if the buffer is
+                // what the change was computed from.
+                let base = change.base;
+                Box::pin(async move {
+                    apply::check_base(base, Some(Identity::Buffer { version }), &display)?;
+                    let mut on_disk = change;
+                    on_disk.base = match read_disk(&on_disk.path) {
+                        Ok(read) => Some(read.identity),
+                        Err(_) => None,
+                    };
+                    tokio::task::spawn_blocking(move || apply::apply_to_disk(&on_disk, &display))
+                        .await
+                        .unwrap_or_else(|err| Err(format!("writing stopped unexpectedly: {err}")))
+                })
+            }
+            (None, _) => Box::pin(async move {
+                tokio::task::spawn_blocking(move || apply::apply_to_disk(&change, &display))
+                    .await
+                    .unwrap_or_else(|err| Err(format!("writing stopped unexpectedly: {err}")))
+            }),
+        }
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn apply_through_editor(
+    client: ClientSocket,
+    workspace: SharedWorkspace,
+    path: &Path,
+    old: &Rope,
+    version: i32,
+    new_text: &str,
+    encoding: PositionEncoding,
+    display: &str,
+) -> Result<(), String> {
+    let uri = Url::from_file_path(path).map_err(|()| format!("{display} has no file URI"))?;
+    let edits = text_edits(old, new_text, encoding);
+    let params = ApplyWorkspaceEditParams {
+        label: Some(format!("kiln: edit {display}")),
+        edit: WorkspaceEdit {
+            document_changes: Some(DocumentChanges::Edits(vec![TextDocumentEdit {
+                text_document: OptionalVersionedTextDocumentIdentifier {
+                    uri,
+                    version: Some(version),
+                },
+                edits: edits.into_iter().map(OneOf::Left).collect(),
+            }])),
+            ..WorkspaceEdit::default()
+        },
+    };
+    let answer = client
+        .request::<lsp_types::request::ApplyWorkspaceEdit>(params)
+        .await
+        .map_err(|err| format!("the editor could not apply the edit to {display}: {err}"))?;
+    if !answer.applied {
+        return Err(format!(
+            "the editor did not apply the edit to {display} ({}); nothing was changed. Read it again and redo the change",
+            answer
+                .failure_reason
+                .unwrap_or_else(|| "it changed since it was read".into())
+        ));
+    }
+    // The editor tells kiln of its new text with didChange; wait for it so the next read
+    // sees the edit.
+    let deadline = tokio::time::Instant::now() + ECHO_WAIT;
+    let key = DocKey::path(path);
+    loop {
+        let now = workspace
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .document(&key)
+            .map(|d| d.version());
+        if now.is_none_or(|v| v != version) || tokio::time::Instant::now() >= deadline {
+            return Ok(());
+        }
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+}
+
+/// The edits that turn `old` into `new`, one per changed hunk; a single whole-document
+/// edit when the hunks do not reproduce `new` exactly (line-break conventions that the
+/// line diff and the rope count differently).
+pub fn text_edits(old: &Rope, new: &str, encoding: PositionEncoding) -> Vec<TextEdit> {
+    let old_text = old.to_string();
+    let diff = proposal::diff_of(Some(&old_text), Some(new));
+    let new_rope = Rope::from_str(new);
+    let line_char = |rope: &Rope, line: u32| {
+        let line = line as usize;
+        if line >= rope.len_lines() {
+            rope.len_chars()
+        } else {
+            rope.line_to_char(line)
+        }
+    };
+    let mut edits = Vec::new();
+    let mut check = old.clone();
+    // Back to front, so each check edit leaves the earlier offsets valid.
+    for hunk in diff.hunks.iter().rev() {
+        let start = line_char(old, hunk.old.start);
+        let end = line_char(old, hunk.old.end());
+        let text = new_rope
+            .slice(line_char(&new_rope, hunk.new.start)..line_char(&new_rope, hunk.new.end()))
+            .to_string();
+        check.remove(start..end);
+        check.insert(start, &text);
+        edits.push(TextEdit {
+            range: lsp_range(old, start, end, encoding),
+            new_text: text,
+        });
+    }
+    if check == new {
+        edits.reverse();
+        return edits;
+    }
+    vec![TextEdit {
+        range: lsp_range(old, 0, old.len_chars(), encoding),
+        new_text: new.to_owned(),
+    }]
+}
+
+fn lsp_range(rope: &Rope, start: usize, end: usize, enc: PositionEncoding) -> lsp_types::Range {
+    let pos = |idx| {
+        let p = to_position(rope, CharIdx(idx), enc);
+        lsp_types::Position::new(p.line, p.character)
+    };
+    lsp_types::Range::new(pos(start), pos(end))
+}
+
+/// Asks through `window/showMessageRequest` (no diff view, so the message names the
+/// change). A client that cannot ask (Helix 25.01 answers MethodNotFound) gets a
+/// rejection that says how to allow it.
+async fn ask_with_message(client: ClientSocket, request: PermissionRequest) -> Outcome {
+    let mut message = format!("kiln wants to: {}", request.tool_call.title);
+    if !request.reason.is_empty() {
+        message.push_str(&format!(" ({})", request.reason));
+    }
+    let actions = ["Allow once", "Always allow", "Reject"];
+    let params = ShowMessageRequestParams {
+        typ: MessageType::WARNING,
+        message,
+        actions: Some(
+            actions
+                .iter()
+                .map(|a| MessageActionItem {
+                    title: (*a).to_owned(),
+                    properties: Default::default(),
+                })
+                .collect(),
+        ),
+    };
+    match client
+        .request::<lsp_types::request::ShowMessageRequest>(params)
+        .await
+    {
+        Ok(Some(item)) => match item.title.as_str() {
+            "Allow once" => Outcome::AllowOnce,
+            "Always allow" => Outcome::AllowAlways,
+            _ => Outcome::RejectOnce { feedback: None },
+        },
+        Ok(None) => Outcome::RejectOnce { feedback: None },
+        Err(err) => Outcome::Unanswerable(format!(
+            "the editor cannot ask the person ({err}); allow it in kiln.jsonc's \"permission\" section"
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn apply(old: &str, edits: &[TextEdit], enc: PositionEncoding) -> String {
+        let mut rope = Rope::from_str(old);
+        for e in edits.iter().rev() {
+            let r = crate::frontend::lsp::convert::range(e.range);
+            let (s, t) = crate::text::position::to_char_range(&rope, r, enc);
+            rope.remove(s.0..t.0);
+            rope.insert(s.0, &e.new_text);
+        }
+        rope.to_string()
+    }
+
+    #[test]
+    fn edits_reproduce_the_new_text_in_every_encoding() {
+        let cases = [
+            ("a\nb\nc\n", "a\nB\nc\n"),
+            ("a\nb\nc", "a\nb\nc\nd"),
+            ("", "new\n"),
+            ("x\r\ny\r\n", "x\r\nz\r\n"),
+            ("héllo 😀\nwörld\n", "héllo 😀\nwörld!\nmore\n"),
+            ("one\ntwo\nthree\nfour\nfive\nsix\nseven\neight\nnine\nten\n", "one\n2\nthree\nfour\nfive\nsix\nseven\neight\nnine\n10\n"),
+            ("lone\rcr\n", "lone\rCR\n"),
+        ];
+        for enc in [PositionEncoding::Utf8, PositionEncoding::Utf16, PositionEncoding::Utf32] {
+            for (old, new) in cases {
+                let edits = text_edits(&Rope::from_str(old), new, enc);
+                assert_eq!(apply(old, &edits, enc), new, "{old:?} → {new:?} in {enc:?}");
+            }
+        }
+        let many = text_edits(
+            &Rope::from_str("one\ntwo\nthree\nfour\nfive\nsix\nseven\neight\nnine\nten\n"),
+            "one\n2\nthree\nfour\nfive\nsix\nseven\neight\nnine\n10\n",
+            PositionEncoding::Utf16,
+        );
+        assert_eq!(many.len(), 2, "one edit per hunk: {many:?}");
+    }
+}

@@ -1,0 +1,187 @@
+// The rich LSP path (`kiln/*`) driven by vscode-jsonrpc, the transport of VS Code's
+// language client. Started by tests/it/editor_agents.rs, which runs the scripted model:
+// its first reply rewrites two distant lines of src/app.js (an open, unsaved buffer), its
+// second ends the turn. The test answers the permission request with the first hunk only
+// and applies kiln's workspace/applyEdit to its own copy of the buffer, as an editor does.
+//
+// Environment: KILN_BIN (the binary), KILN_WORKSPACE (the project folder); the provider and
+// data-dir variables are inherited from the Rust test.
+
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { pathToFileURL } from 'node:url';
+
+import {
+  createMessageConnection,
+  NotificationType,
+  RequestType,
+  StreamMessageReader,
+  StreamMessageWriter,
+} from 'vscode-jsonrpc/node.js';
+import {
+  ApplyWorkspaceEditRequest,
+  DidChangeTextDocumentNotification,
+  DidOpenTextDocumentNotification,
+  ExitNotification,
+  InitializedNotification,
+  InitializeRequest,
+  ShutdownRequest,
+} from 'vscode-languageserver-protocol';
+
+const TIMEOUT_MS = 30_000;
+const ws = process.env.KILN_WORKSPACE;
+assert.ok(ws, 'KILN_WORKSPACE is not set');
+const file = path.join(ws, 'src', 'app.js');
+const uri = pathToFileURL(file).href;
+
+const timer = setTimeout(() => fail(new Error(`timed out after ${TIMEOUT_MS} ms`)), TIMEOUT_MS);
+let stderr = '';
+const child = spawn(process.env.KILN_BIN, ['lsp'], { stdio: ['pipe', 'pipe', 'pipe'], env: process.env });
+child.stderr.on('data', (d) => { stderr = (stderr + d).slice(-8000); });
+
+function fail(err) {
+  console.error(err && err.stack ? err.stack : String(err));
+  if (stderr.trim()) console.error(`--- kiln stderr ---\n${stderr}`);
+  child.kill('SIGKILL');
+  process.exit(1);
+}
+
+const conn = createMessageConnection(
+  new StreamMessageReader(child.stdout),
+  new StreamMessageWriter(child.stdin),
+);
+
+// The editor's copy of the buffer: unsaved text that differs from the disk.
+const disk = fs.readFileSync(file, 'utf8');
+let buffer = disk.replace('const greeting', 'const greeting /* unsaved */');
+let version = 1;
+
+function offsetAt(text, pos) {
+  let line = 0;
+  let i = 0;
+  while (line < pos.line && i < text.length) {
+    if (text[i] === '\n') line++;
+    i++;
+  }
+  return i + pos.character;
+}
+
+const updates = [];
+const permissionRequests = [];
+const applied = [];
+conn.onNotification(new NotificationType('kiln/sessionUpdate'), (p) => updates.push(p));
+conn.onNotification('window/logMessage', () => {});
+conn.onRequest(new RequestType('kiln/requestPermission'), (p) => {
+  permissionRequests.push(p);
+  const diff = p.toolCall.content.find((c) => c.type === 'diff');
+  assert.ok(diff, `the permission request carries a diff: ${JSON.stringify(p.toolCall)}`);
+  const hunks = diff._meta.kiln.hunks;
+  assert.equal(hunks.length, 2, `two hunks: ${JSON.stringify(hunks)}`);
+  assert.deepEqual(p.options.map((o) => o.kind), ['allow_once', 'allow_always', 'reject_once', 'reject_always']);
+  return {
+    outcome: { outcome: 'selected', optionId: 'allow_once' },
+    _meta: { kiln: { acceptedHunks: [hunks[0].id], feedback: 'keep the farewell as it is' } },
+  };
+});
+conn.onRequest(ApplyWorkspaceEditRequest.type, (p) => {
+  applied.push(p);
+  const change = p.edit.documentChanges[0];
+  assert.equal(change.textDocument.uri, uri);
+  if (change.textDocument.version !== version) {
+    return { applied: false, failureReason: `version ${change.textDocument.version} is not ${version}` };
+  }
+  const edits = [...change.edits].sort((a, b) => offsetAt(buffer, b.range.start) - offsetAt(buffer, a.range.start));
+  const contentChanges = [];
+  for (const e of edits) {
+    const s = offsetAt(buffer, e.range.start);
+    const t = offsetAt(buffer, e.range.end);
+    buffer = buffer.slice(0, s) + e.newText + buffer.slice(t);
+    contentChanges.push({ range: e.range, text: e.newText });
+  }
+  version += 1;
+  conn.sendNotification(DidChangeTextDocumentNotification.type, {
+    textDocument: { uri, version },
+    contentChanges,
+  });
+  return { applied: true };
+});
+conn.listen();
+
+async function main() {
+  const init = await conn.sendRequest(InitializeRequest.type, {
+    processId: process.pid,
+    rootUri: pathToFileURL(ws).href,
+    workspaceFolders: [{ uri: pathToFileURL(ws).href, name: 'project' }],
+    capabilities: {
+      general: { positionEncodings: ['utf-16'] },
+      workspace: { applyEdit: true, workspaceEdit: { documentChanges: true } },
+      experimental: { kiln: { permissionRequests: true } },
+    },
+  });
+  const methods = init.capabilities.experimental.kiln.methods;
+  for (const m of ['kiln/newSession', 'kiln/prompt', 'kiln/loadSession', 'kiln/restoreCheckpoint']) {
+    assert.ok(methods.includes(m), `${m} is advertised: ${methods}`);
+  }
+  conn.sendNotification(InitializedNotification.type, {});
+  conn.sendNotification(DidOpenTextDocumentNotification.type, {
+    textDocument: { uri, languageId: 'javascript', version, text: buffer },
+  });
+
+  const session = await conn.sendRequest(new RequestType('kiln/newSession'), {});
+  assert.match(session.sessionId, /^ses_/);
+  assert.equal(session.modes.currentModeId, 'code');
+  assert.ok(session.modes.availableModes.some((m) => m.id === 'ask'));
+  assert.match(session.models.currentModelId, /scripted-coder$/);
+
+  const result = await conn.sendRequest(new RequestType('kiln/prompt'), {
+    sessionId: session.sessionId,
+    prompt: [{ type: 'text', text: 'make the messages louder' }],
+  });
+  assert.equal(result.stopReason, 'end_turn', JSON.stringify(result));
+  assert.equal(permissionRequests.length, 1);
+  assert.equal(applied.length, 1, 'one applyEdit');
+
+  // Only the accepted hunk reached the buffer, on top of the person's unsaved text.
+  assert.ok(buffer.includes('const greeting /* unsaved */ = "HELLO";'), buffer);
+  assert.ok(buffer.includes('"goodbye"'), `the rejected hunk stayed out: ${buffer}`);
+  assert.equal(fs.readFileSync(file, 'utf8'), disk, 'the disk is untouched: the editor owns the buffer');
+  const read = await conn.sendRequest(new RequestType('kiln/read'), { uri });
+  assert.equal(read.text, buffer, "kiln's copy follows the editor");
+  assert.deepEqual(read.identity, { kind: 'buffer', version });
+
+  const kinds = updates.map((u) => u.update.sessionUpdate);
+  assert.ok(kinds.includes('agent_message_chunk'), kinds.join());
+  assert.ok(kinds.includes('tool_call'), kinds.join());
+  const done = updates.find((u) => u.update.sessionUpdate === 'tool_call_update' && u.update.status === 'completed');
+  assert.ok(done, `the edit completed: ${kinds.join()}`);
+  assert.ok(updates.every((u) => u.sessionId === session.sessionId));
+
+  const modes = await conn.sendRequest(new RequestType('kiln/setMode'), { sessionId: session.sessionId, modeId: 'ask' });
+  assert.equal(modes.currentModeId, 'ask');
+  assert.ok(updates.some((u) => u.update.sessionUpdate === 'current_mode_update' && u.update.currentModeId === 'ask'));
+  await assert.rejects(
+    conn.sendRequest(new RequestType('kiln/setMode'), { sessionId: session.sessionId, modeId: 'nope' }),
+    /nope/,
+  );
+  const models = await conn.sendRequest(new RequestType('kiln/listModels'), { sessionId: session.sessionId });
+  assert.equal(models.currentModelId, session.models.currentModelId);
+
+  const listed = await conn.sendRequest(new RequestType('kiln/listSessions'), {});
+  assert.ok(listed.sessions.some((s) => s.sessionId === session.sessionId), JSON.stringify(listed));
+  const cps = await conn.sendRequest(new RequestType('kiln/checkpoints'), {});
+  assert.ok(cps.checkpoints.length >= 1, JSON.stringify(cps));
+
+  await assert.rejects(
+    conn.sendRequest(new RequestType('kiln/prompt'), { sessionId: 'ses_missing', prompt: [{ type: 'text', text: 'x' }] }),
+    /no session ses_missing/,
+  );
+
+  await conn.sendRequest(ShutdownRequest.type);
+  conn.sendNotification(ExitNotification.type);
+  clearTimeout(timer);
+  console.log('kiln/* over vscode-jsonrpc: session, prompt, updates, hunk subset, applyEdit: ok');
+}
+
+main().catch(fail);

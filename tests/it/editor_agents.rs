@@ -1,0 +1,88 @@
+//! The editor frontends' agent paths driven by real client libraries against the scripted
+//! model: `kiln lsp`'s `kiln/*` methods from node's `vscode-jsonrpc`, and `kiln acp` from the
+//! official ACP SDK (`@agentclientprotocol/sdk`). The node scripts play the editor; these
+//! tests set up the workspace and the model, run them, and check what the model was told.
+
+use std::process::Command;
+
+use serde_json::json;
+
+use crate::agent_run::Setup;
+use crate::support::script::{self, call};
+
+const APP: &str = r#"//- /src/app.js
+const greeting = "hello";
+// one
+// two
+// three
+// four
+// five
+// six
+// seven
+// eight
+const farewell = "goodbye";
+"#;
+
+/// The model's rewrite of the buffer (which carries the person's unsaved comment).
+const LOUDER: &str = "const greeting /* unsaved */ = \"HELLO\";\n// one\n// two\n// three\n// four\n// five\n// six\n// seven\n// eight\nconst farewell = \"GOODBYE\";\n";
+
+fn run_node(setup: &Setup, script: &str) {
+    let repo = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let dir = repo.join("tests/clients/node");
+    assert!(
+        dir.join("node_modules").is_dir(),
+        "run `npm ci` in tests/clients/node first (or .ci/run, which does)"
+    );
+    let mut cmd: Command = setup.command(&[]);
+    let out = cmd
+        .get_envs()
+        .fold(Command::new("node"), |mut c, (k, v)| {
+            match v {
+                Some(v) => c.env(k, v),
+                None => c.env_remove(k),
+            };
+            c
+        })
+        .arg(dir.join(script))
+        .current_dir(&dir)
+        .env("KILN_BIN", env!("CARGO_BIN_EXE_kiln"))
+        .env("KILN_WORKSPACE", setup.project())
+        .output()
+        .expect("node runs");
+    assert!(
+        out.status.success(),
+        "{script} failed ({}):\n--- stdout\n{}\n--- stderr\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn lsp_rich_path_with_vscode_jsonrpc_applies_an_accepted_hunk_through_the_editor() {
+    let setup = Setup::new(
+        APP,
+        vec![
+            script::tools(&[call(
+                "call_1",
+                "write",
+                json!({ "path": "src/app.js", "content": LOUDER }),
+            )]),
+            script::text("Made the greeting louder."),
+        ],
+    );
+    run_node(&setup, "lsp_agent_test.mjs");
+    let requests = setup.requests();
+    assert_eq!(requests.len(), 2, "two model requests");
+    let told = requests[1]["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["role"] == "tool")
+        .expect("a tool result")["content"]
+        .to_string();
+    assert!(
+        told.contains("keep the farewell as it is") && told.contains("not applied: src/app.js: hunk 2"),
+        "the model heard what was rejected and why: {told}"
+    );
+}
