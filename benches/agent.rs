@@ -67,7 +67,7 @@ impl Port for NullPort {
     fn request_permission(&self, _request: PermissionRequest) -> BoxFuture<'static, Outcome> {
         Box::pin(async { Outcome::AllowOnce })
     }
-    fn files(&self) -> Arc<dyn Files> {
+    fn files(&self, _session_id: &str) -> Arc<dyn Files> {
         Arc::new(DiskFiles)
     }
 }

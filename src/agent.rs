@@ -118,13 +118,14 @@ pub enum Outcome {
 pub trait Port: Send + Sync + 'static {
     fn update(&self, session_id: &str, update: Update);
     fn request_permission(&self, request: PermissionRequest) -> BoxFuture<'static, Outcome>;
-    /// Files as the person sees them (open buffers first).
-    fn files(&self) -> Arc<dyn Files>;
+    /// Files as the person sees them (open buffers first), for a session's tools.
+    fn files(&self, session_id: &str) -> Arc<dyn Files>;
     /// Applies a change the policy and the person allowed. The default writes the file
     /// atomically after checking it has not moved on; editor frontends route open
     /// buffers through the editor instead.
     fn apply_change(
         &self,
+        _session_id: &str,
         change: FileChange,
         display: String,
     ) -> BoxFuture<'static, Result<(), String>> {

@@ -2,6 +2,7 @@
 //! editors; `cli` serves people in a terminal. Each turns wire values into domain types
 //! at its boundary and back.
 
+pub mod acp;
 pub mod cli;
 pub mod host;
 pub mod lsp;

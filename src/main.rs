@@ -132,6 +132,11 @@ enum Command {
         #[arg(long, env = "KILN_MAX_MESSAGE_BYTES", default_value_t = lsp::DEFAULT_MAX_MESSAGE_BYTES)]
         max_message_bytes: usize,
     },
+    /// Serve the Agent Client Protocol v1 over stdio (Zed, JetBrains, Neovim ACP plugins).
+    ///
+    /// Newline-delimited JSON-RPC on stdin/stdout; logs go to stderr or --log-file. The
+    /// model is found as for `kiln run`. See protocol/acp.md and the README for set-up.
+    Acp,
     /// Show the differences between two files as a unified diff, hunk by hunk.
     ///
     /// The output is what `git apply` accepts. Exit status: 0 when the files are the same,
@@ -273,7 +278,7 @@ impl TaskArgs {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let default_level = match cli.command {
-        Command::Lsp { .. } => "info",
+        Command::Lsp { .. } | Command::Acp => "info",
         _ => "warn",
     };
     if let Err(err) = kiln::logging::init(cli.log_file.as_deref(), default_level) {
@@ -282,6 +287,7 @@ fn main() -> ExitCode {
     }
     let code = match cli.command {
         Command::Lsp { max_message_bytes } => lsp::run_stdio(ServeOptions { max_message_bytes }),
+        Command::Acp => kiln::frontend::acp::run_stdio(),
         Command::Diff {
             old,
             new,

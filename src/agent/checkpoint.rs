@@ -451,6 +451,37 @@ impl Checkpoints {
         })
     }
 
+    /// Undoes the agent's changes since checkpoint `since` (up to its newest after-change
+    /// checkpoint), keeping later edits of the person's.
+    pub fn undo_agent_since(
+        &self,
+        since: &str,
+        session: Option<&str>,
+    ) -> Result<Restored, CheckpointError> {
+        let list = self.list()?;
+        let since = self.resolve(since)?;
+        let newer: Vec<&Checkpoint> = list.iter().take_while(|c| c.id != since).collect();
+        let Some(last) = newer.iter().find(|c| c.kind == Kind::AfterChange) else {
+            return Err(CheckpointError::Io(format!(
+                "the agent changed nothing after {}",
+                short(&since)
+            )));
+        };
+        self.undo_since(&since, &last.id, session)
+    }
+
+    /// Undoes the changes of `session`'s last turn that changed something.
+    pub fn undo_last_turn(&self, session: &str) -> Result<Restored, CheckpointError> {
+        let list = self.list()?;
+        let start = list
+            .iter()
+            .find(|c| c.kind == Kind::BeforeTurn && c.session.as_deref() == Some(session))
+            .ok_or_else(|| {
+                CheckpointError::Io("this session has changed no files yet".to_owned())
+            })?;
+        self.undo_agent_since(&start.id.clone(), Some(session))
+    }
+
     /// Reverts what changed between `since` and `agent_last` (the agent's changes) in the
     /// workspace as it is now, keeping edits made after `agent_last` (the person's): a
     /// three-way merge per file. Where they overlap, the file keeps the person's text and

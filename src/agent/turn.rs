@@ -70,7 +70,7 @@ pub(super) async fn run(
 
 /// The prompt text, the context its mentions name, and the attachments.
 async fn build_user_message(agent: &Agent, session: &Session, prompt: &Prompt) -> Message {
-    let files = agent.port.files();
+    let files = agent.port.files(&session.id);
     let root = session.root.clone();
     let text = prompt.text.clone();
     let context = prompt.context.clone();
@@ -924,7 +924,7 @@ async fn apply_output(
             None => {
                 agent
                     .port
-                    .apply_change(change.clone(), display.clone())
+                    .apply_change(&session.id, change.clone(), display.clone())
                     .await
             }
         };
@@ -1232,7 +1232,7 @@ fn tool_cx(agent: &Agent, session: &Session, call_id: &str, cancel: &Cancellatio
     let id = call_id.to_owned();
     ToolCx {
         root: session.root.clone(),
-        files: agent.port.files(),
+        files: agent.port.files(&session.id),
         cancel: cancel.child_token(),
         progress: Arc::new(move |chunk: String| {
             port.update(

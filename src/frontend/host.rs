@@ -301,6 +301,36 @@ impl Host {
         self.checkpoints(cwd)?.list().map_err(|e| e.to_string())
     }
 
+    /// Undoes the agent's changes of the session's last turn, keeping the person's later
+    /// edits; says what it did.
+    pub async fn undo_last_turn(&self, session_id: &str) -> Result<String, String> {
+        let root = self.root_of(session_id)?;
+        let cp = self.checkpoints(&root)?;
+        let id = session_id.to_owned();
+        let r = tokio::task::spawn_blocking(move || cp.undo_last_turn(&id))
+            .await
+            .map_err(|e| e.to_string())?
+            .map_err(|e| e.to_string())?;
+        let mut text = format!(
+            "Undid the last turn's changes: {} file(s) written, {} removed.",
+            r.written.len(),
+            r.removed.len()
+        );
+        if !r.conflicts.is_empty() {
+            text.push_str(&format!(
+                " Your later edits overlap the agent's in {}; those files keep your text.",
+                r.conflicts.join(", ")
+            ));
+        }
+        if let Some(before) = r.before {
+            text.push_str(&format!(
+                " To take this back: restore checkpoint {}.",
+                crate::agent::checkpoint::short(&before)
+            ));
+        }
+        Ok(text)
+    }
+
     /// Restores a checkpoint (or one file of it); the restore is itself checkpointed.
     pub fn restore_checkpoint(
         &self,

@@ -176,7 +176,7 @@ pub struct CheckpointsResult {
 #[serde(rename_all = "camelCase")]
 pub struct CheckpointInfo {
     pub id: String,
-    /// `turn-start`, `after-change`, `before-restore` or `manual`.
+    /// `before-turn`, `after-change`, `before-restore` or `manual`.
     pub kind: String,
     pub message: String,
     #[serde(default)]

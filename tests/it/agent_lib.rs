@@ -60,7 +60,7 @@ impl Port for RecordingPort {
         self.asked.lock().unwrap().push(request);
         Box::pin(async move { answer })
     }
-    fn files(&self) -> Arc<dyn Files> {
+    fn files(&self, _session_id: &str) -> Arc<dyn Files> {
         Arc::new(DiskFiles)
     }
 }

@@ -86,3 +86,30 @@ fn lsp_rich_path_with_vscode_jsonrpc_applies_an_accepted_hunk_through_the_editor
         "the model heard what was rejected and why: {told}"
     );
 }
+
+#[test]
+fn acp_with_the_official_sdk_reviews_writes_through_the_client_and_cancels_a_pending_question() {
+    let setup = Setup::new(
+        &format!("{APP}//- /build/keep.txt\nkept\n"),
+        vec![
+            script::tools(&[call(
+                "call_1",
+                "edit",
+                json!({ "path": "src/app.js", "old_string": "\"hello\"", "new_string": "\"HELLO\"" }),
+            )]),
+            script::text("The greeting is louder now."),
+            script::tools(&[call(
+                "call_2",
+                "bash",
+                json!({ "command": "rm -rf build" }),
+            )]),
+        ],
+    );
+    run_node(&setup, "acp_test.mjs");
+    let requests = setup.requests();
+    assert_eq!(
+        requests.len(),
+        3,
+        "slash commands and the replay asked the model nothing"
+    );
+}

@@ -7,7 +7,7 @@ use serde_json::json;
 
 use super::Format;
 use super::run::{EXIT_ERROR, EXIT_OK, workspace_root};
-use crate::agent::checkpoint::{Checkpoint, Checkpoints, Kind, Restored, short};
+use crate::agent::checkpoint::{Checkpoint, Checkpoints, Restored, short};
 use crate::agent::store;
 
 #[derive(Clone, Debug)]
@@ -94,16 +94,7 @@ fn run_inner(cmd: &CheckpointsCommand) -> Result<i32, String> {
             report(cmd.format, "restored", id, &r);
         }
         CheckpointsAction::Undo { id } => {
-            let list = cp.list().map_err(|e| e.to_string())?;
-            let since = cp.resolve(id).map_err(|e| e.to_string())?;
-            // The agent's last change: the newest after-change checkpoint taken after `since`.
-            let newer: Vec<&Checkpoint> = list.iter().take_while(|c| c.id != since).collect();
-            let Some(last) = newer.iter().find(|c| c.kind == Kind::AfterChange) else {
-                return Err(format!("the agent changed nothing after {}", short(&since)));
-            };
-            let r = cp
-                .undo_since(&since, &last.id, None)
-                .map_err(|e| e.to_string())?;
+            let r = cp.undo_agent_since(id, None).map_err(|e| e.to_string())?;
             report(cmd.format, "undid the agent's changes since", id, &r);
             if !r.conflicts.is_empty() {
                 return Ok(EXIT_ERROR);

@@ -741,7 +741,7 @@ impl Port for CliPort {
         self.out.update(session_id, &update);
     }
 
-    fn files(&self) -> Arc<dyn Files> {
+    fn files(&self, _session_id: &str) -> Arc<dyn Files> {
         Arc::new(DiskFiles)
     }
 

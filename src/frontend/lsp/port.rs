@@ -113,12 +113,13 @@ impl Port for LspPort {
         Box::pin(ask_with_message(client, request))
     }
 
-    fn files(&self) -> Arc<dyn Files> {
+    fn files(&self, _session_id: &str) -> Arc<dyn Files> {
         Arc::new(BufferFiles(self.workspace.clone()))
     }
 
     fn apply_change(
         &self,
+        _session_id: &str,
         change: FileChange,
         display: String,
     ) -> BoxFuture<'static, Result<(), String>> {
