@@ -104,7 +104,7 @@ fn acp_update(update: &Update, caps: ClientCaps) -> Option<Value> {
             None
         }
         Update::Usage(u) if u.size.is_none() => None,
-        other => Some(updates::session_update(other)),
+        other => Some(updates::for_editor(other)),
     }
 }
 

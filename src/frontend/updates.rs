@@ -60,6 +60,21 @@ pub fn session_update(update: &Update) -> Value {
     }
 }
 
+/// An update for an editor (`kiln/sessionUpdate`, ACP `session/update`): ACP's shape, and
+/// where ACP's types cannot carry kiln's value, kiln's own `_kiln_*` update, which ACP
+/// clients ignore. So far that is usage without a known context window (ACP requires
+/// `size`): `_kiln_usage` with the same fields.
+pub fn for_editor(update: &Update) -> Value {
+    let mut value = session_update(update);
+    if let Update::Usage(u) = update
+        && u.size.is_none()
+    {
+        value["sessionUpdate"] = json!("_kiln_usage");
+        value.as_object_mut().map(|o| o.remove("size"));
+    }
+    value
+}
+
 /// A `tool_call` update (ACP `ToolCall` with `sessionUpdate`).
 pub fn tool_call(call: &ToolCall) -> Value {
     json!({

@@ -1042,15 +1042,9 @@ fn a_mode_switch_on_continue_applies_to_the_next_turn() {
 /// protocol/tools.md is the registry's own rendering; `KILN_UPDATE_DOCS=1` rewrites it.
 #[test]
 fn docs_tool_reference_matches_the_registry() {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("protocol/tools.md");
-    let generated = kiln::tools::Registry::builtin().markdown();
-    if std::env::var_os("KILN_UPDATE_DOCS").is_some() {
-        std::fs::write(&path, &generated).unwrap();
-    }
-    let on_disk = std::fs::read_to_string(&path).unwrap_or_default();
-    assert!(
-        on_disk == generated,
-        "protocol/tools.md is out of date: run `KILN_UPDATE_DOCS=1 cargo test docs`"
+    crate::support::assert_generated(
+        "protocol/tools.md",
+        &kiln::tools::Registry::builtin().markdown(),
     );
 }
 

@@ -113,3 +113,10 @@ fn acp_with_the_official_sdk_reviews_writes_through_the_client_and_cancels_a_pen
         "slash commands and the replay asked the model nothing"
     );
 }
+
+#[test]
+fn docs_kiln_lsp_schema_matches_the_types() {
+    let mut text = serde_json::to_string_pretty(&kiln::frontend::wire::schema()).unwrap();
+    text.push('\n');
+    crate::support::assert_generated("protocol/schema/kiln.json", &text);
+}

@@ -22,6 +22,23 @@ pub use rng::Rng;
 /// How long any single wait for the server may take before the test fails.
 pub const TIMEOUT: Duration = Duration::from_secs(20);
 
+/// Checks a file generated from the code against the copy in the repository;
+/// `KILN_UPDATE_DOCS=1 cargo test docs` rewrites the copies.
+pub fn assert_generated(relative: &str, generated: &str) {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(relative);
+    if std::env::var_os("KILN_UPDATE_DOCS").is_some() {
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir).unwrap();
+        }
+        std::fs::write(&path, generated).unwrap();
+    }
+    let on_disk = std::fs::read_to_string(&path).unwrap_or_default();
+    assert!(
+        on_disk == generated,
+        "{relative} is out of date: run `KILN_UPDATE_DOCS=1 cargo test docs`"
+    );
+}
+
 pub fn kiln_bin() -> &'static str {
     env!("CARGO_BIN_EXE_kiln")
 }

@@ -87,7 +87,7 @@ impl Files for BufferFiles {
 
 impl Port for LspPort {
     fn update(&self, session_id: &str, update: Update) {
-        let params = json!({ "sessionId": session_id, "update": updates::session_update(&update) });
+        let params = json!({ "sessionId": session_id, "update": updates::for_editor(&update) });
         if self
             .client
             .notify::<SessionUpdateNotification>(params)

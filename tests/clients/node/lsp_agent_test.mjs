@@ -30,7 +30,33 @@ import {
   ShutdownRequest,
 } from 'vscode-languageserver-protocol';
 
+import Ajv2020 from 'ajv/dist/2020.js';
+
 const TIMEOUT_MS = 30_000;
+const here = path.dirname(new URL(import.meta.url).pathname);
+
+// Results are validated against protocol/schema/kiln.json (generated from kiln's types) and
+// every update against ACP's SessionUpdate from the SDK's schema: one client library reads
+// both transports.
+const ajv = new Ajv2020({ strict: false, allErrors: true, validateFormats: false });
+ajv.addSchema(JSON.parse(fs.readFileSync(path.join(here, '../../../protocol/schema/kiln.json'), 'utf8')), 'kiln');
+ajv.addSchema(JSON.parse(fs.readFileSync(path.join(here, 'node_modules/@agentclientprotocol/sdk/schema/v1/schema.json'), 'utf8')), 'acp');
+const acpUpdate = ajv.getSchema('acp#/$defs/SessionUpdate');
+let nValidated = 0;
+function checkAgainst(ref, value, what) {
+  const validate = ajv.getSchema(ref) ?? ajv.compile({ $ref: ref });
+  if (!validate(value)) {
+    throw new Error(`${what} does not match ${ref}: ${ajv.errorsText(validate.errors)}\n${JSON.stringify(value)}`);
+  }
+  nValidated += 1;
+}
+async function call(method, params) {
+  const key = method.replace('/', '~1');
+  checkAgainst(`kiln#/methods/${key}/params`, params, `${method} params`);
+  const result = await conn.sendRequest(new RequestType(method), params);
+  if (method !== 'kiln/cancel') checkAgainst(`kiln#/methods/${key}/result`, result, `${method} result`);
+  return result;
+}
 const ws = process.env.KILN_WORKSPACE;
 assert.ok(ws, 'KILN_WORKSPACE is not set');
 const file = path.join(ws, 'src', 'app.js');
@@ -71,7 +97,17 @@ function offsetAt(text, pos) {
 const updates = [];
 const permissionRequests = [];
 const applied = [];
-conn.onNotification(new NotificationType('kiln/sessionUpdate'), (p) => updates.push(p));
+conn.onNotification(new NotificationType('kiln/sessionUpdate'), (p) => {
+  try {
+    checkAgainst('kiln#/methods/kiln~1sessionUpdate/params', p, 'kiln/sessionUpdate');
+    if (!p.update.sessionUpdate.startsWith('_kiln_') && !acpUpdate(p.update)) {
+      throw new Error(`an update is not an ACP SessionUpdate: ${ajv.errorsText(acpUpdate.errors)}\n${JSON.stringify(p.update)}`);
+    }
+  } catch (e) {
+    fail(e);
+  }
+  updates.push(p);
+});
 conn.onNotification('window/logMessage', () => {});
 conn.onRequest(new RequestType('kiln/requestPermission'), (p) => {
   permissionRequests.push(p);
@@ -129,13 +165,13 @@ async function main() {
     textDocument: { uri, languageId: 'javascript', version, text: buffer },
   });
 
-  const session = await conn.sendRequest(new RequestType('kiln/newSession'), {});
+  const session = await call('kiln/newSession', {});
   assert.match(session.sessionId, /^ses_/);
   assert.equal(session.modes.currentModeId, 'code');
   assert.ok(session.modes.availableModes.some((m) => m.id === 'ask'));
   assert.match(session.models.currentModelId, /scripted-coder$/);
 
-  const result = await conn.sendRequest(new RequestType('kiln/prompt'), {
+  const result = await call('kiln/prompt', {
     sessionId: session.sessionId,
     prompt: [{ type: 'text', text: 'make the messages louder' }],
   });
@@ -158,19 +194,19 @@ async function main() {
   assert.ok(done, `the edit completed: ${kinds.join()}`);
   assert.ok(updates.every((u) => u.sessionId === session.sessionId));
 
-  const modes = await conn.sendRequest(new RequestType('kiln/setMode'), { sessionId: session.sessionId, modeId: 'ask' });
+  const modes = await call('kiln/setMode', { sessionId: session.sessionId, modeId: 'ask' });
   assert.equal(modes.currentModeId, 'ask');
   assert.ok(updates.some((u) => u.update.sessionUpdate === 'current_mode_update' && u.update.currentModeId === 'ask'));
   await assert.rejects(
     conn.sendRequest(new RequestType('kiln/setMode'), { sessionId: session.sessionId, modeId: 'nope' }),
     /nope/,
   );
-  const models = await conn.sendRequest(new RequestType('kiln/listModels'), { sessionId: session.sessionId });
+  const models = await call('kiln/listModels', { sessionId: session.sessionId });
   assert.equal(models.currentModelId, session.models.currentModelId);
 
-  const listed = await conn.sendRequest(new RequestType('kiln/listSessions'), {});
+  const listed = await call('kiln/listSessions', {});
   assert.ok(listed.sessions.some((s) => s.sessionId === session.sessionId), JSON.stringify(listed));
-  const cps = await conn.sendRequest(new RequestType('kiln/checkpoints'), {});
+  const cps = await call('kiln/checkpoints', {});
   assert.ok(cps.checkpoints.length >= 1, JSON.stringify(cps));
 
   await assert.rejects(
@@ -181,7 +217,8 @@ async function main() {
   await conn.sendRequest(ShutdownRequest.type);
   conn.sendNotification(ExitNotification.type);
   clearTimeout(timer);
-  console.log('kiln/* over vscode-jsonrpc: session, prompt, updates, hunk subset, applyEdit: ok');
+  assert.ok(nValidated > 10, `validated ${nValidated} messages`);
+  console.log(`kiln/* over vscode-jsonrpc: session, prompt, updates, hunk subset, applyEdit: ok (${nValidated} messages valid)`);
 }
 
 main().catch(fail);
