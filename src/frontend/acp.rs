@@ -38,9 +38,17 @@ type Cx = v1::ConnectionTo<Client>;
 
 /// The slash commands kiln offers in `available_commands_update`.
 const COMMANDS: [(&str, &str, Option<&str>); 3] = [
-    ("undo", "Undo the agent's changes of the last turn, keeping your own edits", None),
+    (
+        "undo",
+        "Undo the agent's changes of the last turn, keeping your own edits",
+        None,
+    ),
     ("checkpoints", "List this workspace's checkpoints", None),
-    ("mode", "Switch mode (code, architect, ask, debug, …)", Some("mode id")),
+    (
+        "mode",
+        "Switch mode (code, architect, ask, debug, …)",
+        Some("mode id"),
+    ),
 ];
 
 /// What `initialize` told kiln about the client.
@@ -120,8 +128,10 @@ impl AcpPort {
 
 impl Port for AcpPort {
     fn update(&self, session_id: &str, update: Update) {
-        let (Some(cx), Some(value)) = (self.shared.cx.get(), acp_update(&update, self.shared.caps()))
-        else {
+        let (Some(cx), Some(value)) = (
+            self.shared.cx.get(),
+            acp_update(&update, self.shared.caps()),
+        ) else {
             return;
         };
         let notification = json!({ "sessionId": session_id, "update": value });
@@ -169,9 +179,11 @@ impl Port for AcpPort {
         Box::pin(async move {
             let (Some(cx), true, Some(text)) = (cx, caps.write_text_file, change.new_text.clone())
             else {
-                return tokio::task::spawn_blocking(move || apply::apply_to_disk(&change, &display))
-                    .await
-                    .unwrap_or_else(|err| Err(format!("writing stopped unexpectedly: {err}")));
+                return tokio::task::spawn_blocking(move || {
+                    apply::apply_to_disk(&change, &display)
+                })
+                .await
+                .unwrap_or_else(|err| Err(format!("writing stopped unexpectedly: {err}")));
             };
             // The base check reads what the editor has now (its unsaved buffer, if any).
             let path = change.path.clone();
@@ -340,7 +352,12 @@ fn path_of(v: &Value) -> Result<PathBuf, Error> {
 }
 
 /// A slash command typed as the prompt; `None` when the prompt is not one of kiln's.
-async fn slash_command(host: &Host, session_id: &str, text: &str, port: &dyn Port) -> Option<String> {
+async fn slash_command(
+    host: &Host,
+    session_id: &str,
+    text: &str,
+    port: &dyn Port,
+) -> Option<String> {
     let text = text.trim();
     let rest = text.strip_prefix('/')?;
     let (name, arg) = rest.split_once(char::is_whitespace).unwrap_or((rest, ""));
@@ -352,7 +369,11 @@ async fn slash_command(host: &Host, session_id: &str, text: &str, port: &dyn Por
         },
         "mode" => {
             let (modes, _) = host.state(session_id).ok()?;
-            let list: Vec<String> = modes.available.iter().map(|(id, name, _)| format!("`{id}` ({name})")).collect();
+            let list: Vec<String> = modes
+                .available
+                .iter()
+                .map(|(id, name, _)| format!("`{id}` ({name})"))
+                .collect();
             format!("Mode: `{}`. Modes: {}", modes.current, list.join(", "))
         }
         "checkpoints" => {
@@ -373,7 +394,15 @@ async fn slash_command(host: &Host, session_id: &str, text: &str, port: &dyn Por
                 Ok(list) => list
                     .iter()
                     .take(20)
-                    .map(|c| format!("- `{}` {} {}: {}", checkpoint::short(&c.id), crate::agent::store::iso8601(c.time_ms), c.kind.as_str(), c.message))
+                    .map(|c| {
+                        format!(
+                            "- `{}` {} {}: {}",
+                            checkpoint::short(&c.id),
+                            crate::agent::store::iso8601(c.time_ms),
+                            c.kind.as_str(),
+                            c.message
+                        )
+                    })
                     .collect::<Vec<_>>()
                     .join("\n"),
                 Err(e) => e,
@@ -394,9 +423,7 @@ async fn new_session(host: &Host, v: &Value) -> Result<(String, NewSessionRespon
     let opened = host.new_session(&cwd, None, None).await.map_err(failed)?;
     let mut problems = opened.problems.clone();
     if v["mcpServers"].as_array().is_some_and(|a| !a.is_empty()) {
-        problems.push(
-            "MCP servers are not supported yet; the ones given were not started".into(),
-        );
+        problems.push("MCP servers are not supported yet; the ones given were not started".into());
     }
     tell(host, &opened.session_id, &problems);
     let response = typed::<NewSessionResponse>(

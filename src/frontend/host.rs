@@ -101,10 +101,7 @@ impl Host {
             .collect();
         let (mut agent, more) = Agent::new(loaded.config, self.client.clone(), self.port.clone());
         problems.extend(more.into_iter().map(|p| format!("config {p}")));
-        agent.sessions_dir = self
-            .data_dir
-            .as_ref()
-            .map(|d| store::sessions_dir(d, root));
+        agent.sessions_dir = self.data_dir.as_ref().map(|d| store::sessions_dir(d, root));
         agent.audit_dir = Some(root.join(".kiln/logs"));
         agent.global_dir = config::global_dir();
         agent.checkpoints_dir = self.data_dir.clone();
@@ -167,16 +164,14 @@ impl Host {
         let path = find_session(&dir, Some(session_id), &root)?;
         let loaded =
             store::load(&path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-        let target =
-            pick_model(&self.client, &agent.config, None, loaded.model.as_deref()).await?;
+        let target = pick_model(&self.client, &agent.config, None, loaded.model.as_deref()).await?;
         let mode = if mode::find(&agent.modes, &loaded.mode).is_some() {
             loaded.mode.clone()
         } else {
             mode::DEFAULT_MODE.to_owned()
         };
         let new = new_session(&agent, &root, mode, target, &mut problems);
-        let (session, more) =
-            Session::resume(&agent, &path, new).map_err(|e| format!("{e:#}"))?;
+        let (session, more) = Session::resume(&agent, &path, new).map_err(|e| format!("{e:#}"))?;
         problems.extend(more);
         for update in replay::updates(&agent.registry, &root, &loaded.history) {
             self.port.update(&session.id, update);

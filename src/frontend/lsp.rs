@@ -7,10 +7,11 @@
 //! to stderr or the log file.
 
 mod convert;
-mod port;
-mod session;
 pub mod framing;
+mod plain;
+mod port;
 mod server;
+mod session;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};

@@ -98,10 +98,9 @@ fn parse_context(context: &Value, root: &Path) -> Result<PromptContext, String> 
     let sel = &context["selection"];
     if !sel.is_null() {
         let line = |key: &str| {
-            sel[key]
-                .as_u64()
-                .map(|n| n as u32)
-                .ok_or(format!("context.selection.{key} must be a line number (one-based)"))
+            sel[key].as_u64().map(|n| n as u32).ok_or(format!(
+                "context.selection.{key} must be a line number (one-based)"
+            ))
         };
         out.selection = Some(Selection {
             path: path_of(sel, root).ok_or("context.selection needs \"uri\" or \"path\"")?,
@@ -149,7 +148,10 @@ mod tests {
             vec![UserPart::Text("<file path=\"b.txt\">\nB\n</file>".into())]
         );
         let sel = p.context.selection.unwrap();
-        assert_eq!((sel.path, sel.start_line), (PathBuf::from("/w/src/a.rs"), 2));
+        assert_eq!(
+            (sel.path, sel.start_line),
+            (PathBuf::from("/w/src/a.rs"), 2)
+        );
         assert!(from_blocks(&json!([{ "type": "audio" }]), None, root).is_err());
         assert!(from_blocks(&json!([]), None, root).is_err());
         assert!(from_blocks(&json!("text"), None, root).is_err());

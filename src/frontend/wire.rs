@@ -352,16 +352,32 @@ pub fn schema() -> Value {
     }
     add("kiln/newSession", s!(NewSessionParams), s!(SessionResult));
     add("kiln/loadSession", s!(LoadSessionParams), s!(SessionResult));
-    add("kiln/listSessions", s!(WorkspaceParams), s!(ListSessionsResult));
+    add(
+        "kiln/listSessions",
+        s!(WorkspaceParams),
+        s!(ListSessionsResult),
+    );
     add("kiln/prompt", s!(PromptParams), s!(PromptResult));
     add("kiln/cancel", s!(SessionParams), None);
     add("kiln/setMode", s!(SetModeParams), s!(ModeState));
     add("kiln/setModel", s!(SetModelParams), s!(ModelState));
     add("kiln/listModels", s!(SessionParams), s!(ModelState));
-    add("kiln/checkpoints", s!(WorkspaceParams), s!(CheckpointsResult));
-    add("kiln/restoreCheckpoint", s!(RestoreParams), s!(RestoreResult));
+    add(
+        "kiln/checkpoints",
+        s!(WorkspaceParams),
+        s!(CheckpointsResult),
+    );
+    add(
+        "kiln/restoreCheckpoint",
+        s!(RestoreParams),
+        s!(RestoreResult),
+    );
     add("kiln/sessionUpdate", s!(SessionUpdateParams), None);
-    add("kiln/requestPermission#_meta.kiln", s!(PermissionAnswerMeta), None);
+    add(
+        "kiln/requestPermission#_meta.kiln",
+        s!(PermissionAnswerMeta),
+        None,
+    );
     let definitions = generator.take_definitions(true);
     serde_json::json!({
         "$schema": "https://json-schema.org/draft/2020-12/schema",

@@ -38,13 +38,14 @@ fn setup() -> Setup {
     let root = tempfile::tempdir().unwrap();
     let project = root.path().join("project");
     std::fs::create_dir_all(&project).unwrap();
+    // "compactoin" first: line 3 of the file whatever order the JSON keys are written in.
     let config = json!({
+        "compactoin": {},
         "provider": {
             "ollama": { "options": { "baseURL": ollama.base_url() } },
             "corp": { "type": "openai-compatible", "options": { "baseURL": corp.base_url(), "apiKey": "{env:CORP_KEY}", "max_retries": 0 } },
         },
         "disabled_providers": ["lmstudio"],
-        "compactoin": {},
     });
     std::fs::write(
         project.join("kiln.jsonc"),
@@ -282,7 +283,9 @@ fn remote_providers_go_through_the_http_proxy_and_local_ones_never_do() {
     ollama.set_fallback(Reply::json(200, r#"{"data":[{"id":"local-model-1"}]}"#));
     let root = tempfile::tempdir().unwrap();
     std::fs::create_dir_all(root.path().join("project")).unwrap();
+    // "compactoin" first: line 3 of the file whatever order the JSON keys are written in.
     let config = json!({
+        "compactoin": {},
         "provider": {
             "far": { "type": "openai-compatible", "options": { "baseURL": "http://models.example.invalid/v1", "apiKey": "{env:FAR_KEY}" } },
             "ollama": { "options": { "baseURL": ollama.base_url() } },

@@ -33,7 +33,7 @@ fn run_node(setup: &Setup, script: &str) {
         dir.join("node_modules").is_dir(),
         "run `npm ci` in tests/clients/node first (or .ci/run, which does)"
     );
-    let mut cmd: Command = setup.command(&[]);
+    let cmd: Command = setup.command(&[]);
     let out = cmd
         .get_envs()
         .fold(Command::new("node"), |mut c, (k, v)| {
@@ -82,7 +82,8 @@ fn lsp_rich_path_with_vscode_jsonrpc_applies_an_accepted_hunk_through_the_editor
         .expect("a tool result")["content"]
         .to_string();
     assert!(
-        told.contains("keep the farewell as it is") && told.contains("not applied: src/app.js: hunk 2"),
+        told.contains("keep the farewell as it is")
+            && told.contains("not applied: src/app.js: hunk 2"),
         "the model heard what was rejected and why: {told}"
     );
 }
@@ -98,11 +99,7 @@ fn acp_with_the_official_sdk_reviews_writes_through_the_client_and_cancels_a_pen
                 json!({ "path": "src/app.js", "old_string": "\"hello\"", "new_string": "\"HELLO\"" }),
             )]),
             script::text("The greeting is louder now."),
-            script::tools(&[call(
-                "call_2",
-                "bash",
-                json!({ "command": "rm -rf build" }),
-            )]),
+            script::tools(&[call("call_2", "bash", json!({ "command": "rm -rf build" }))]),
         ],
     );
     run_node(&setup, "acp_test.mjs");
@@ -119,4 +116,29 @@ fn docs_kiln_lsp_schema_matches_the_types() {
     let mut text = serde_json::to_string_pretty(&kiln::frontend::wire::schema()).unwrap();
     text.push('\n');
     crate::support::assert_generated("protocol/schema/kiln.json", &text);
+}
+
+#[test]
+fn plain_lsp_path_with_helix_capabilities_proposes_as_diagnostics_and_chats_in_a_file() {
+    let setup = Setup::new(
+        APP,
+        vec![
+            script::tools(&[call(
+                "call_1",
+                "edit",
+                json!({ "path": "src/app.js", "old_string": "\"goodbye\"", "new_string": "\"GOODBYE\"" }),
+            )]),
+            script::text("Made the farewell loud."),
+            script::tools(&[call("call_2", "bash", json!({ "command": "ls src" }))]),
+            script::text("Listed the files."),
+        ],
+    );
+    run_node(&setup, "plain_test.mjs");
+    let requests = setup.requests();
+    assert_eq!(requests.len(), 4);
+    let asked = requests[2]["messages"].to_string();
+    assert!(
+        asked.contains("what is in src?"),
+        "the chat question reached the model: {asked}"
+    );
 }

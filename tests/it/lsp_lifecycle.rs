@@ -18,7 +18,32 @@ fn initialize_advertises_sync_encoding_and_workspace_folders() {
     assert_eq!(caps["workspace"]["workspaceFolders"]["supported"], true);
     assert_eq!(
         caps["experimental"]["kiln"]["methods"],
-        json!(["kiln/read", "kiln/status"])
+        json!([
+            "kiln/read",
+            "kiln/status",
+            "kiln/newSession",
+            "kiln/loadSession",
+            "kiln/listSessions",
+            "kiln/prompt",
+            "kiln/cancel",
+            "kiln/setMode",
+            "kiln/setModel",
+            "kiln/listModels",
+            "kiln/checkpoints",
+            "kiln/restoreCheckpoint"
+        ])
+    );
+    assert_eq!(caps["codeActionProvider"]["resolveProvider"], true);
+    assert_eq!(
+        caps["executeCommandProvider"]["commands"],
+        json!([
+            "kiln.prompt",
+            "kiln.cancel",
+            "kiln.accept",
+            "kiln.reject",
+            "kiln.undo",
+            "kiln.action"
+        ])
     );
     assert_eq!(client.shutdown(), 0);
 }

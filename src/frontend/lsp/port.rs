@@ -11,18 +11,18 @@ use std::time::Duration;
 use async_lsp::ClientSocket;
 use futures::future::BoxFuture;
 use lsp_types::{
-    ApplyWorkspaceEditParams, DocumentChanges, MessageActionItem, MessageType, OneOf,
-    OptionalVersionedTextDocumentIdentifier, ShowMessageRequestParams, TextDocumentEdit,
-    TextEdit, Url, WorkspaceEdit,
+    ApplyWorkspaceEditParams, DocumentChanges, OneOf, OptionalVersionedTextDocumentIdentifier,
+    TextDocumentEdit, TextEdit, Url, WorkspaceEdit,
 };
 use ropey::Rope;
 use serde_json::{Value, json};
 
+use super::plain::Plain;
 use super::server::SharedWorkspace;
 use crate::agent::{Outcome, PermissionRequest, Port, Update, apply, proposal};
 use crate::frontend::{permission, updates};
-use crate::text::position::{CharIdx, to_position};
 use crate::text::PositionEncoding;
+use crate::text::position::{CharIdx, to_position};
 use crate::tools::{FileChange, Files};
 use crate::workspace::{DocKey, Identity, ReadError, ReadResult, read_disk};
 
@@ -51,6 +51,8 @@ impl lsp_types::request::Request for RequestPermission {
 pub struct ClientAbilities {
     /// `experimental.kiln.permissionRequests`.
     pub permission_requests: bool,
+    /// Declared `experimental.kiln` (a kiln plugin): gets `kiln/sessionUpdate`.
+    pub kiln_client: bool,
     /// `workspace.applyEdit` with versioned `documentChanges`.
     pub apply_edit: bool,
     pub encoding: PositionEncoding,
@@ -60,6 +62,8 @@ pub struct LspPort {
     pub client: ClientSocket,
     pub workspace: SharedWorkspace,
     pub abilities: ClientAbilities,
+    /// What clients with no kiln plugin see.
+    pub plain: Arc<Plain>,
 }
 
 /// Open buffers first, then the disk; the lock is held only to copy the rope.
@@ -87,6 +91,12 @@ impl Files for BufferFiles {
 
 impl Port for LspPort {
     fn update(&self, session_id: &str, update: Update) {
+        if self.plain.is_plain_session(session_id) {
+            self.plain.render(session_id, &update);
+        }
+        if !self.abilities.kiln_client {
+            return;
+        }
         let params = json!({ "sessionId": session_id, "update": updates::for_editor(&update) });
         if self
             .client
@@ -110,7 +120,7 @@ impl Port for LspPort {
                 }
             });
         }
-        Box::pin(ask_with_message(client, request))
+        self.plain.ask(request)
     }
 
     fn files(&self, _session_id: &str) -> Arc<dyn Files> {
@@ -133,7 +143,13 @@ impl Port for LspPort {
                 Box::pin(async move {
                     apply::check_base(change.base, Some(Identity::Buffer { version }), &display)?;
                     apply_through_editor(
-                        client, workspace, &change.path, &rope, version, &new_text, encoding,
+                        client,
+                        workspace,
+                        &change.path,
+                        &rope,
+                        version,
+                        &new_text,
+                        encoding,
                         &display,
                     )
                     .await
@@ -219,45 +235,31 @@ async fn apply_through_editor(
     }
 }
 
-/// The edits that turn `old` into `new`, one per changed hunk; a single whole-document
-/// edit when the hunks do not reproduce `new` exactly (line-break conventions that the
-/// line diff and the rope count differently).
+/// The edits that turn `old` into `new`, trimmed to what changes; one whole-document edit
+/// if the diff cannot be turned into edits.
 pub fn text_edits(old: &Rope, new: &str, encoding: PositionEncoding) -> Vec<TextEdit> {
     let old_text = old.to_string();
     let diff = proposal::diff_of(Some(&old_text), Some(new));
-    let new_rope = Rope::from_str(new);
-    let line_char = |rope: &Rope, line: u32| {
-        let line = line as usize;
-        if line >= rope.len_lines() {
-            rope.len_chars()
-        } else {
-            rope.line_to_char(line)
+    let all: Vec<_> = diff.hunks.iter().map(|h| h.id).collect();
+    match crate::text::diff::text_edits(&old_text, &diff, &all, encoding) {
+        Ok(edits) => edits
+            .into_iter()
+            .map(|e| TextEdit {
+                range: lsp_types::Range::new(
+                    lsp_types::Position::new(e.range.start.line, e.range.start.character),
+                    lsp_types::Position::new(e.range.end.line, e.range.end.character),
+                ),
+                new_text: e.new_text,
+            })
+            .collect(),
+        Err(err) => {
+            tracing::warn!("whole-document edit instead of hunks: {err}");
+            vec![TextEdit {
+                range: lsp_range(old, 0, old.len_chars(), encoding),
+                new_text: new.to_owned(),
+            }]
         }
-    };
-    let mut edits = Vec::new();
-    let mut check = old.clone();
-    // Back to front, so each check edit leaves the earlier offsets valid.
-    for hunk in diff.hunks.iter().rev() {
-        let start = line_char(old, hunk.old.start);
-        let end = line_char(old, hunk.old.end());
-        let text = new_rope
-            .slice(line_char(&new_rope, hunk.new.start)..line_char(&new_rope, hunk.new.end()))
-            .to_string();
-        check.remove(start..end);
-        check.insert(start, &text);
-        edits.push(TextEdit {
-            range: lsp_range(old, start, end, encoding),
-            new_text: text,
-        });
     }
-    if check == new {
-        edits.reverse();
-        return edits;
-    }
-    vec![TextEdit {
-        range: lsp_range(old, 0, old.len_chars(), encoding),
-        new_text: new.to_owned(),
-    }]
 }
 
 fn lsp_range(rope: &Rope, start: usize, end: usize, enc: PositionEncoding) -> lsp_types::Range {
@@ -266,44 +268,6 @@ fn lsp_range(rope: &Rope, start: usize, end: usize, enc: PositionEncoding) -> ls
         lsp_types::Position::new(p.line, p.character)
     };
     lsp_types::Range::new(pos(start), pos(end))
-}
-
-/// Asks through `window/showMessageRequest` (no diff view, so the message names the
-/// change). A client that cannot ask (Helix 25.01 answers MethodNotFound) gets a
-/// rejection that says how to allow it.
-async fn ask_with_message(client: ClientSocket, request: PermissionRequest) -> Outcome {
-    let mut message = format!("kiln wants to: {}", request.tool_call.title);
-    if !request.reason.is_empty() {
-        message.push_str(&format!(" ({})", request.reason));
-    }
-    let actions = ["Allow once", "Always allow", "Reject"];
-    let params = ShowMessageRequestParams {
-        typ: MessageType::WARNING,
-        message,
-        actions: Some(
-            actions
-                .iter()
-                .map(|a| MessageActionItem {
-                    title: (*a).to_owned(),
-                    properties: Default::default(),
-                })
-                .collect(),
-        ),
-    };
-    match client
-        .request::<lsp_types::request::ShowMessageRequest>(params)
-        .await
-    {
-        Ok(Some(item)) => match item.title.as_str() {
-            "Allow once" => Outcome::AllowOnce,
-            "Always allow" => Outcome::AllowAlways,
-            _ => Outcome::RejectOnce { feedback: None },
-        },
-        Ok(None) => Outcome::RejectOnce { feedback: None },
-        Err(err) => Outcome::Unanswerable(format!(
-            "the editor cannot ask the person ({err}); allow it in kiln.jsonc's \"permission\" section"
-        )),
-    }
 }
 
 #[cfg(test)]
@@ -329,10 +293,17 @@ mod tests {
             ("", "new\n"),
             ("x\r\ny\r\n", "x\r\nz\r\n"),
             ("héllo 😀\nwörld\n", "héllo 😀\nwörld!\nmore\n"),
-            ("one\ntwo\nthree\nfour\nfive\nsix\nseven\neight\nnine\nten\n", "one\n2\nthree\nfour\nfive\nsix\nseven\neight\nnine\n10\n"),
+            (
+                "one\ntwo\nthree\nfour\nfive\nsix\nseven\neight\nnine\nten\n",
+                "one\n2\nthree\nfour\nfive\nsix\nseven\neight\nnine\n10\n",
+            ),
             ("lone\rcr\n", "lone\rCR\n"),
         ];
-        for enc in [PositionEncoding::Utf8, PositionEncoding::Utf16, PositionEncoding::Utf32] {
+        for enc in [
+            PositionEncoding::Utf8,
+            PositionEncoding::Utf16,
+            PositionEncoding::Utf32,
+        ] {
             for (old, new) in cases {
                 let edits = text_edits(&Rope::from_str(old), new, enc);
                 assert_eq!(apply(old, &edits, enc), new, "{old:?} → {new:?} in {enc:?}");

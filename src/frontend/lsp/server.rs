@@ -32,6 +32,7 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
+use super::plain::{self, Plain, PlainAbilities};
 use super::port::{self, ClientAbilities, LspPort};
 use super::{convert, session};
 use crate::frontend::host::Host;
@@ -101,6 +102,8 @@ pub struct Server {
     abilities: ClientAbilities,
     /// The agent host, made on the first session method (so `initialize` stays fast).
     host: Option<Arc<Host>>,
+    plain: Option<Arc<Plain>>,
+    plain_abilities: PlainAbilities,
 }
 
 impl Server {
@@ -117,6 +120,8 @@ impl Server {
             client_registers_watchers: false,
             abilities: ClientAbilities::default(),
             host: None,
+            plain: None,
+            plain_abilities: PlainAbilities::default(),
         }
     }
 
@@ -144,11 +149,33 @@ impl Server {
                 .experimental
                 .as_ref()
                 .is_some_and(|e| e["kiln"]["permissionRequests"] == true),
+            kiln_client: params
+                .capabilities
+                .experimental
+                .as_ref()
+                .is_some_and(|e| e.get("kiln").is_some()),
             apply_edit: workspace_caps.and_then(|w| w.apply_edit).unwrap_or(false)
                 && workspace_caps
                     .and_then(|w| w.workspace_edit.as_ref())
                     .and_then(|e| e.document_changes)
                     .unwrap_or(false),
+            encoding: self.encoding,
+        };
+        self.plain_abilities = PlainAbilities {
+            apply_edit: self.abilities.apply_edit,
+            progress: params
+                .capabilities
+                .window
+                .as_ref()
+                .and_then(|w| w.work_done_progress)
+                .unwrap_or(false),
+            resolve: params
+                .capabilities
+                .text_document
+                .as_ref()
+                .and_then(|t| t.code_action.as_ref())
+                .and_then(|c| c.resolve_support.as_ref())
+                .is_some_and(|r| r.properties.iter().any(|p| p == "edit" || p == "command")),
             encoding: self.encoding,
         };
         self.client_registers_watchers = params
@@ -195,6 +222,21 @@ impl Server {
                     }),
                     file_operations: None,
                 }),
+                code_action_provider: Some(lsp_types::CodeActionProviderCapability::Options(
+                    lsp_types::CodeActionOptions {
+                        code_action_kinds: Some(vec![
+                            lsp_types::CodeActionKind::EMPTY,
+                            lsp_types::CodeActionKind::QUICKFIX,
+                            lsp_types::CodeActionKind::REFACTOR,
+                        ]),
+                        resolve_provider: Some(true),
+                        work_done_progress_options: Default::default(),
+                    },
+                )),
+                execute_command_provider: Some(lsp_types::ExecuteCommandOptions {
+                    commands: plain::COMMANDS.iter().map(|c| (*c).to_owned()).collect(),
+                    work_done_progress_options: Default::default(),
+                }),
                 experimental: Some(json!({ "kiln": {
                     "methods": ([KILN_READ, KILN_STATUS].iter().chain(session::METHODS.iter()).collect::<Vec<_>>()),
                     "notifications": [port::SESSION_UPDATE],
@@ -214,14 +256,29 @@ impl Server {
         if let Some(host) = &self.host {
             return Ok(host.clone());
         }
+        let plain = Arc::new(Plain::new(
+            self.client.clone(),
+            self.workspace.clone(),
+            self.plain_abilities,
+        ));
         let port = Arc::new(LspPort {
             client: self.client.clone(),
             workspace: self.workspace.clone(),
             abilities: self.abilities,
+            plain: plain.clone(),
         });
         let host = Arc::new(Host::new(port)?);
+        plain.set_host(&host);
         self.host = Some(host.clone());
+        self.plain = Some(plain);
         Ok(host)
+    }
+
+    fn plain(&mut self) -> Result<Arc<Plain>, String> {
+        self.host()?;
+        self.plain
+            .clone()
+            .ok_or_else(|| "bug: no plain path".to_owned())
     }
 
     fn read(&self, params: ReadParams) -> BoxFuture<'static, Result<Value, ResponseError>> {
@@ -406,10 +463,7 @@ impl Server {
             .insert(version, (uri, changes));
         // Apply whatever is now contiguous.
         loop {
-            let current = self
-                .ws()
-                .document(&key)
-                .map_or(i32::MAX, Document::version);
+            let current = self.ws().document(&key).map_or(i32::MAX, Document::version);
             let held = self.held.get_mut(&key).expect("inserted above");
             match held.first_key_value() {
                 Some((&next, _)) if next.checked_sub(1).is_none_or(|v| v <= current) => {
@@ -749,6 +803,55 @@ impl tower::Service<AnyRequest> for Server {
             KILN_STATUS => {
                 self.release_all_held();
                 ready(Ok(self.status()))
+            }
+            req::CodeActionRequest::METHOD => {
+                self.release_all_held();
+                let p: lsp_types::CodeActionParams = match request_params(req) {
+                    Ok(p) => p,
+                    Err(e) => return ready(Err(e)),
+                };
+                match self.plain() {
+                    Ok(plain) => ready(Ok(
+                        serde_json::to_value(plain.code_actions(&p)).unwrap_or(Value::Null)
+                    )),
+                    Err(message) => failed(message),
+                }
+            }
+            req::CodeActionResolveRequest::METHOD => {
+                self.release_all_held();
+                let action: lsp_types::CodeAction = match request_params(req) {
+                    Ok(p) => p,
+                    Err(e) => return ready(Err(e)),
+                };
+                match self.plain() {
+                    Ok(plain) => {
+                        if let Some(data) = &action.data
+                            && let Err(message) = plain.perform(data)
+                        {
+                            plain.show(MessageType::WARNING, format!("kiln: {message}"));
+                        }
+                        ready(Ok(serde_json::to_value(action).unwrap_or(Value::Null)))
+                    }
+                    Err(message) => failed(message),
+                }
+            }
+            req::ExecuteCommand::METHOD => {
+                self.release_all_held();
+                let p: lsp_types::ExecuteCommandParams = match request_params(req) {
+                    Ok(p) => p,
+                    Err(e) => return ready(Err(e)),
+                };
+                let root = self.ws().roots().first().cloned();
+                match self.plain() {
+                    Ok(plain) => match plain.execute(&p.command, &p.arguments, root) {
+                        Ok(()) => ready(Ok(Value::Null)),
+                        Err(message) => {
+                            plain.show(MessageType::WARNING, format!("kiln: {message}"));
+                            failed(message)
+                        }
+                    },
+                    Err(message) => failed(message),
+                }
             }
             method if session::METHODS.contains(&method) => {
                 self.release_all_held();

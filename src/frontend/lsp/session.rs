@@ -201,7 +201,8 @@ async fn answer(
 }
 
 fn decode<P: DeserializeOwned>(method: &str, params: Value) -> Result<P, ResponseError> {
-    serde_json::from_value(params).map_err(|err| invalid(format!("invalid params for {method}: {err}")))
+    serde_json::from_value(params)
+        .map_err(|err| invalid(format!("invalid params for {method}: {err}")))
 }
 
 fn encode<T: Serialize>(value: T) -> Result<Value, ResponseError> {
