@@ -200,14 +200,31 @@ async fn stream_response(
     let mut finish = None;
     let mut error = None;
     let mut response_usage = crate::llm::Usage::default();
+    // An event taken off the queue while merging deltas, handled next.
+    let mut next: Option<CompletionEvent> = None;
     loop {
-        let event = tokio::select! {
-            biased;
-            _ = cancel.cancelled() => break,
-            event = rx.recv() => match event { Some(e) => e, None => break },
+        let event = match next.take() {
+            Some(e) => e,
+            None => tokio::select! {
+                biased;
+                _ = cancel.cancelled() => break,
+                event = rx.recv() => match event { Some(e) => e, None => break },
+            },
         };
         match event {
-            CompletionEvent::TextDelta(delta) => {
+            CompletionEvent::TextDelta(mut delta) => {
+                // Deltas that queued up while the frontend was busy go out as one update:
+                // the same text, a fraction of the messages (nothing waits for more).
+                while delta.len() < 16 << 10 {
+                    match rx.try_recv() {
+                        Ok(CompletionEvent::TextDelta(more)) => delta.push_str(&more),
+                        Ok(other) => {
+                            next = Some(other);
+                            break;
+                        }
+                        Err(_) => break,
+                    }
+                }
                 text.push_str(&delta);
                 agent.port.update(&session.id, Update::AgentMessage(delta));
             }

@@ -24,7 +24,7 @@ use futures::future::BoxFuture;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
-use tokio_util::compat::{TokioAsyncReadCompatExt, TokioAsyncWriteCompatExt};
+use tokio_util::compat::TokioAsyncReadCompatExt;
 
 use super::host::{Host, Models, Modes};
 use super::{permission, prompt, updates};
@@ -470,8 +470,12 @@ async fn serve() -> i32 {
             return 1;
         }
     };
+    // Messages go through a channel to one writer task that batches them (see
+    // `framing::write_out`): a stream of deltas costs one stdout write per batch.
+    let (out_tx, out_rx) = tokio::sync::mpsc::unbounded_channel();
+    let writer = tokio::spawn(super::lsp::framing::write_out(out_rx, tokio::io::stdout()));
     let transport = ByteStreams::new(
-        tokio::io::stdout().compat_write(),
+        super::lsp::framing::ChannelWriter::new(out_tx),
         tokio::io::stdin().compat(),
     );
     let (h_new, h_load, h_list, h_prompt, h_cancel, h_mode, h_config) = (
@@ -668,6 +672,7 @@ async fn serve() -> i32 {
         )
         .connect_to(transport)
         .await;
+    let _ = tokio::time::timeout(std::time::Duration::from_secs(2), writer).await;
     match result {
         Ok(()) => {
             tracing::info!("the client closed the connection");

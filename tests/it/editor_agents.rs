@@ -131,11 +131,12 @@ fn plain_lsp_path_with_helix_capabilities_proposes_as_diagnostics_and_chats_in_a
             script::text("Made the farewell loud."),
             script::tools(&[call("call_2", "bash", json!({ "command": "ls src" }))]),
             script::text("Listed the files."),
+            script::text("It greets."),
         ],
     );
     run_node(&setup, "plain_test.mjs");
     let requests = setup.requests();
-    assert_eq!(requests.len(), 4);
+    assert_eq!(requests.len(), 5);
     let asked = requests[2]["messages"].to_string();
     assert!(
         asked.contains("what is in src?"),

@@ -88,6 +88,14 @@ fn helix_keeps_kilns_buffer_in_sync() {
 }
 
 #[test]
+fn helix_fixes_code_through_a_code_action_and_accepts_the_proposal() {
+    // Helix 25.01 in tmux on kiln's plain path: "kiln: fix this", the proposal's Hint
+    // diagnostic, "kiln: accept proposal 1" changing the buffer (see the script's header).
+    require(Path::new("tmux"), "apt-get install -y tmux");
+    run_script("tests/editors/helix/agent.sh", &[], "the Helix agent test");
+}
+
+#[test]
 fn helix_typing_in_bursts_regression_out_of_order_did_change() {
     // Helix 25.01 sends keys typed in one burst as didChange notifications out of version
     // order; kiln's copy used to drift. The script checks kiln's hash against the saved file.

@@ -599,21 +599,24 @@ impl futures::io::AsyncWrite for ChannelWriter {
     }
 }
 
-/// Writes chunks to `output` in order, flushing whenever the queue runs dry.
+/// Writes chunks to `output` in order: whatever is queued goes out in one write (each
+/// write to the process's stdout is a trip to a blocking thread, so a stream of small
+/// messages is batched), flushed whenever the queue runs dry.
 pub async fn write_out(
     mut chunks: tokio::sync::mpsc::UnboundedReceiver<Vec<u8>>,
     mut output: impl AsyncWrite + Unpin,
 ) {
+    const BATCH: usize = 1 << 20;
+    let mut batch = Vec::new();
     while let Some(chunk) = chunks.recv().await {
-        if output.write_all(&chunk).await.is_err() {
-            return;
+        batch.clear();
+        batch.extend_from_slice(&chunk);
+        while batch.len() < BATCH
+            && let Ok(chunk) = chunks.try_recv()
+        {
+            batch.extend_from_slice(&chunk);
         }
-        while let Ok(chunk) = chunks.try_recv() {
-            if output.write_all(&chunk).await.is_err() {
-                return;
-            }
-        }
-        if output.flush().await.is_err() {
+        if output.write_all(&batch).await.is_err() || output.flush().await.is_err() {
             return;
         }
     }

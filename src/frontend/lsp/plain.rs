@@ -116,6 +116,10 @@ enum ChatOp {
     Answer(String),
     /// Text at the very end of the file.
     End(String),
+    /// Show the file in the editor, once what came before is written; later text waits
+    /// (briefly) for the editor to open it, so nothing is written to the disk behind an
+    /// open buffer.
+    Show,
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -290,7 +294,13 @@ impl Plain {
 
     /// Starts a prompt in the root's plain session in the background. `question` (when
     /// set) is added to the chat file as the person's entry first.
-    fn start_turn(self: &Arc<Self>, root: PathBuf, question: Option<String>, prompt: Prompt) {
+    fn start_turn(
+        self: &Arc<Self>,
+        root: PathBuf,
+        question: Option<String>,
+        prompt: Prompt,
+        show_chat: bool,
+    ) {
         let Some(host) = self.host() else {
             return;
         };
@@ -310,7 +320,9 @@ impl Plain {
                 &session_id,
                 ChatOp::End(format!("## kiln\n\n\n\n{YOU}\n\n")),
             );
-            plain.open_chat(&root);
+            if show_chat {
+                plain.chat(&session_id, ChatOp::Show);
+            }
             let first_line = prompt.text.lines().next().unwrap_or("").to_owned();
             plain.progress_begin(&session_id, &format!("kiln: {first_line}"));
             let result = host.prompt(&session_id, prompt).await;
@@ -325,7 +337,14 @@ impl Plain {
                         plain.show(MessageType::WARNING, format!("kiln stopped: {denied}"));
                         "stopped".to_owned()
                     }
-                    (Ok(stop), None) => stop.as_str().replace('_', " "),
+                    (Ok(stop), None) => match stop {
+                        crate::agent::StopReason::EndTurn => "done",
+                        crate::agent::StopReason::Cancelled => "cancelled",
+                        crate::agent::StopReason::MaxTokens => "stopped at the output limit",
+                        crate::agent::StopReason::MaxTurnRequests => "stopped at the request limit",
+                        crate::agent::StopReason::Refusal => "the model refused",
+                    }
+                    .to_owned(),
                 },
                 Err(e) => {
                     plain.show(MessageType::ERROR, format!("kiln: {e}"));
@@ -352,10 +371,6 @@ impl Plain {
             .roots
             .insert(opened.session_id.clone(), root.to_path_buf());
         Ok(opened.session_id)
-    }
-
-    fn open_chat(&self, root: &Path) {
-        self.show_document(&root.join(CHAT_FILE), "kiln's answer is in .kiln/chat.md");
     }
 
     fn show_document(&self, path: &Path, otherwise: &str) {
@@ -457,7 +472,7 @@ impl Plain {
             .collect();
         let (added, removed) = stats(&files);
         let header = format!(
-            "# kiln proposal {id}: {} (+{added} −{removed})\n# Accept or reject it with the code actions \"kiln: accept proposal {id}\", \"kiln: accept hunk\" (the hunk under the cursor), \"kiln: reject proposal {id}\".\n",
+            "# kiln proposal {id}: {} (+{added} −{removed})\n# code actions: accept proposal {id}, accept hunk (under the cursor), reject\n",
             request.tool_call.title
         );
         if let Err(e) = write_file(&diff_file, &format!("{header}{patch}")) {
@@ -476,7 +491,7 @@ impl Plain {
         self.show(
             MessageType::INFO,
             format!(
-                "kiln proposes: {} (+{added} −{removed}). Code actions \"kiln: accept proposal {id}\" or \"kiln: reject proposal {id}\" decide.",
+                "kiln proposal {id}: {} (+{added} −{removed}); accept or reject it with a code action",
                 request.tool_call.title
             ),
         );
@@ -619,7 +634,7 @@ impl Plain {
                             code: Some(NumberOrString::String(format!("proposal-{id}"))),
                             source: Some("kiln".into()),
                             message: format!(
-                                "kiln proposal {id}, hunk {}/{n} (+{} −{}): {}. Code actions accept or reject it.",
+                                "kiln proposal {id}, hunk {}/{n} (+{} −{}): {}",
                                 k + 1,
                                 h.n_added(),
                                 h.n_removed(),
@@ -722,6 +737,7 @@ impl Plain {
             ));
         }
         let busy = !state.progress.is_empty();
+        let deciding = !state.proposals.is_empty() || !state.approvals.is_empty();
         drop(state);
         let at = json!({ "uri": uri, "range": range });
         let is_chat = path.as_deref().is_some_and(|p| p.ends_with(CHAT_FILE));
@@ -751,7 +767,7 @@ impl Plain {
                 "kiln: fix this".into(),
                 CodeActionKind::QUICKFIX,
                 with("fix"),
-                !problems.is_empty(),
+                !problems.is_empty() && !deciding,
             ));
             out.push(self.action(
                 "kiln: refactor…".into(),
@@ -759,7 +775,9 @@ impl Plain {
                 with("refactor"),
                 false,
             ));
-            if range.start != range.end {
+            let cursor = range.start.line == range.end.line
+                && range.end.character.saturating_sub(range.start.character) <= 1;
+            if !cursor {
                 out.push(self.action(
                     "kiln: ask about selection".into(),
                     CodeActionKind::EMPTY,
@@ -940,7 +958,7 @@ impl Plain {
                     text: question,
                     ..Prompt::default()
                 };
-                self.start_turn(root, None, prompt);
+                self.start_turn(root, None, prompt, false);
                 Ok(())
             }
             action @ ("explain" | "fix" | "refactor" | "ask") => {
@@ -1002,7 +1020,7 @@ impl Plain {
                             context,
                             ..Prompt::default()
                         };
-                        self.start_turn(root, Some(question), prompt);
+                        self.start_turn(root, Some(question), prompt, true);
                     }
                     "fix" => {
                         let what = if problems.is_empty() {
@@ -1016,7 +1034,9 @@ impl Plain {
                             context,
                             ..Prompt::default()
                         };
-                        self.start_turn(root, Some(question), prompt);
+                        // The proposal's diff is what the person looks at; the chat file keeps the
+                        // record without taking the focus.
+                        self.start_turn(root, Some(question), prompt, false);
                     }
                     _ => {
                         // The person says how: the chat file gets the selection and an
@@ -1033,7 +1053,7 @@ impl Plain {
                             match plain.session_for(&host, &root).await {
                                 Ok(id) => {
                                     plain.chat(&id, ChatOp::End(entry));
-                                    plain.open_chat(&root);
+                                    plain.chat(&id, ChatOp::Show);
                                     plain.show(MessageType::INFO, "kiln: write your request at the end of .kiln/chat.md, then run the code action \"kiln: send\"");
                                 }
                                 Err(e) => plain.show(MessageType::ERROR, format!("kiln: {e}")),
@@ -1081,6 +1101,7 @@ impl Plain {
                         text,
                         ..Prompt::default()
                     },
+                    true,
                 );
                 Ok(())
             }
@@ -1145,7 +1166,10 @@ impl Plain {
         if range.end.character == 0 && last > first {
             last -= 1;
         }
-        let selected = if range.start == range.end {
+        // Helix's cursor is a one-character selection: the same as no selection.
+        let cursor = range.start.line == range.end.line
+            && range.end.character.saturating_sub(range.start.character) <= 1;
+        let selected = if cursor {
             let line = (first as usize).min(rope.len_lines().saturating_sub(1));
             rope.line(line).to_string()
         } else {
@@ -1285,10 +1309,48 @@ async fn write_chat(
             }
         }
         for op in merged {
+            if matches!(op, ChatOp::Show) {
+                show_and_wait(&client, &workspace, &path).await;
+                continue;
+            }
             if let Err(e) = chat_edit(&client, &workspace, abilities, &path, &op).await {
                 tracing::warn!("cannot write {}: {e}", path.display());
             }
         }
+    }
+}
+
+/// Asks the editor to show the chat file and waits (up to 2 s) for it to be open there.
+async fn show_and_wait(client: &ClientSocket, workspace: &SharedWorkspace, path: &Path) {
+    let Ok(uri) = Url::from_file_path(path) else {
+        return;
+    };
+    let shown = client
+        .request::<req::ShowDocument>(ShowDocumentParams {
+            uri,
+            external: Some(false),
+            take_focus: Some(true),
+            selection: None,
+        })
+        .await
+        .is_ok_and(|r| r.success);
+    if !shown {
+        let _ = client.notify::<notif::ShowMessage>(ShowMessageParams {
+            typ: MessageType::INFO,
+            message: "kiln's answer is in .kiln/chat.md".into(),
+        });
+        return;
+    }
+    for _ in 0..200 {
+        let open = workspace
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .document(&DocKey::path(path))
+            .is_some();
+        if open {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
     }
 }
 
@@ -1302,11 +1364,12 @@ async fn chat_edit(
     let place = |text: &str| -> usize {
         match op {
             ChatOp::Answer(_) => answer_at(text),
-            ChatOp::End(_) => text.len(),
+            ChatOp::End(_) | ChatOp::Show => text.len(),
         }
     };
     let insert = match op {
         ChatOp::Answer(t) | ChatOp::End(t) => t.as_str(),
+        ChatOp::Show => return Ok(()),
     };
     for _attempt in 0..5 {
         let open = workspace

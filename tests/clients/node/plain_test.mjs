@@ -1,8 +1,8 @@
 // The plain LSP path as Helix 25.01 meets it: this client sends exactly the `initialize`
 // params real Helix 25.01 sends (tests/fixtures/helix-25.01-initialize.json, captured from
-// hx) and answers like Helix: applyEdit applied, showMessageRequest and showDocument
-// refused with MethodNotFound. Started by tests/it/editor_agents.rs with a scripted model:
-//   1. an `edit` of src/app.js, 2. a text, 3. `bash ls src`, 4. a text.
+// hx) and answers like Helix: applyEdit applied, showDocument opens the file,
+// showMessageRequest refused with MethodNotFound. Started by tests/it/editor_agents.rs with a scripted model:
+//   1. an `edit` of src/app.js, 2. a text, 3. `bash ls src`, 4. a text, 5. a text.
 // Environment: KILN_BIN, KILN_WORKSPACE; provider and data-dir variables from the Rust test.
 
 import assert from 'node:assert/strict';
@@ -90,9 +90,12 @@ conn.onRequest('window/showMessageRequest', () => {
   events.push('showMessageRequest → MethodNotFound');
   throw new ResponseError(-32601, 'Method not found');
 });
+// Helix 25.01 advertises no window.showDocument but acts on it: it opens the file.
 conn.onRequest('window/showDocument', (p) => {
-  events.push(`showDocument ${p.uri} → MethodNotFound`);
-  throw new ResponseError(-32601, 'Method not found');
+  events.push(`showDocument ${p.uri}`);
+  const file = new URL(p.uri).pathname;
+  if (!docs.has(p.uri)) open(p.uri, fs.existsSync(file) ? fs.readFileSync(file, 'utf8') : '');
+  return { success: true };
 });
 conn.onRequest('window/workDoneProgress/create', () => null);
 conn.onRequest('client/registerCapability', () => null);
@@ -156,7 +159,8 @@ async function main() {
   assert.match(hints[0].message, /kiln proposal 1/);
   const diffFile = path.join(ws, '.kiln', 'proposals', '1.diff');
   assert.match(fs.readFileSync(diffFile, 'utf8'), /^-const farewell = "goodbye";$/m);
-  await waitFor('the diff is announced', () => messages.some((m) => m.includes('.kiln/proposals/1.diff')));
+  await waitFor('the diff is shown', () => docs.has(pathToFileURL(diffFile).href));
+  assert.match(docs.get(pathToFileURL(diffFile).href).text, /^\+const farewell = "GOODBYE";$/m);
   assert.ok(progress.includes('begin'), 'progress began');
 
   // 2. Accepting it changes the buffer through a versioned applyEdit.
@@ -193,7 +197,15 @@ async function main() {
   assert.ok(answered.indexOf('what is in src?') < answered.indexOf('Listed the files.'));
   await waitFor('the second turn ended', () => progress.filter((k) => k === 'end').length === 2);
 
-  // 5. executeCommand works for clients that bind commands.
+  // 5. Explain shows the chat (already open here) and streams into the buffer.
+  const explain = (await actions(appUri, 0)).find((a) => a.title === 'kiln: explain');
+  await run(explain);
+  const explained = await waitFor('the explanation', () => docs.get(chatUri).text.includes('It greets.') && docs.get(chatUri).text);
+  assert.match(explained, /Explain `src\/app\.js` line 1:\n\n```\nconst greeting = "hello";\n```/);
+  assert.ok(explained.indexOf('It greets.') < explained.lastIndexOf('## You'));
+  await waitFor('the third turn ended', () => progress.filter((k) => k === 'end').length === 3);
+
+  // 6. executeCommand works for clients that bind commands.
   await assert.rejects(conn.sendRequest('workspace/executeCommand', { command: 'kiln.accept', arguments: [] }), /no proposal is pending/);
 
   await conn.sendRequest('shutdown');
