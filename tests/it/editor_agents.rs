@@ -61,7 +61,7 @@ fn run_node(setup: &Setup, script: &str) {
 #[test]
 fn lsp_rich_path_with_vscode_jsonrpc_applies_an_accepted_hunk_through_the_editor() {
     let setup = Setup::new(
-        APP,
+        &format!("{APP}//- /build/keep.txt\nkept\n//- /notes.txt\nnotes\n"),
         vec![
             script::tools(&[call(
                 "call_1",
@@ -69,11 +69,12 @@ fn lsp_rich_path_with_vscode_jsonrpc_applies_an_accepted_hunk_through_the_editor
                 json!({ "path": "src/app.js", "content": LOUDER }),
             )]),
             script::text("Made the greeting louder."),
+            script::tools(&[call("call_2", "bash", json!({ "command": "rm -rf build" }))]),
         ],
     );
     run_node(&setup, "lsp_agent_test.mjs");
     let requests = setup.requests();
-    assert_eq!(requests.len(), 2, "two model requests");
+    assert_eq!(requests.len(), 3, "three model requests");
     let told = requests[1]["messages"]
         .as_array()
         .unwrap()

@@ -109,8 +109,19 @@ conn.onNotification(new NotificationType('kiln/sessionUpdate'), (p) => {
   updates.push(p);
 });
 conn.onNotification('window/logMessage', () => {});
-conn.onRequest(new RequestType('kiln/requestPermission'), (p) => {
+const notesUri = pathToFileURL(path.join(ws, 'notes.txt')).href;
+let onCommand = null;
+conn.onRequest(new RequestType('kiln/requestPermission'), async (p) => {
   permissionRequests.push(p);
+  if (p.toolCall.kind === 'execute') return onCommand(p);
+  // While kiln waits for this answer it keeps reading: a change to another buffer is
+  // applied and visible before the answer is given.
+  conn.sendNotification(DidChangeTextDocumentNotification.type, {
+    textDocument: { uri: notesUri, version: 2 },
+    contentChanges: [{ text: 'typed while kiln waited\n' }],
+  });
+  const notes = await conn.sendRequest(new RequestType('kiln/read'), { uri: notesUri });
+  assert.equal(notes.text, 'typed while kiln waited\n', 'didChange is not stalled by a pending approval');
   const diff = p.toolCall.content.find((c) => c.type === 'diff');
   assert.ok(diff, `the permission request carries a diff: ${JSON.stringify(p.toolCall)}`);
   const hunks = diff._meta.kiln.hunks;
@@ -164,6 +175,9 @@ async function main() {
   conn.sendNotification(DidOpenTextDocumentNotification.type, {
     textDocument: { uri, languageId: 'javascript', version, text: buffer },
   });
+  conn.sendNotification(DidOpenTextDocumentNotification.type, {
+    textDocument: { uri: notesUri, languageId: 'plaintext', version: 1, text: 'notes\n' },
+  });
 
   const session = await call('kiln/newSession', {});
   assert.match(session.sessionId, /^ses_/);
@@ -193,6 +207,18 @@ async function main() {
   const done = updates.find((u) => u.update.sessionUpdate === 'tool_call_update' && u.update.status === 'completed');
   assert.ok(done, `the edit completed: ${kinds.join()}`);
   assert.ok(updates.every((u) => u.sessionId === session.sessionId));
+
+  // kiln/cancel while a command waits for approval ends the turn as cancelled.
+  onCommand = async () => {
+    await conn.sendRequest(new RequestType('kiln/cancel'), { sessionId: session.sessionId });
+    return { outcome: { outcome: 'cancelled' } };
+  };
+  const stopped = await call('kiln/prompt', {
+    sessionId: session.sessionId,
+    prompt: [{ type: 'text', text: 'clean up the build folder' }],
+  });
+  assert.equal(stopped.stopReason, 'cancelled');
+  assert.ok(fs.existsSync(path.join(ws, 'build', 'keep.txt')), 'the cancelled command did not run');
 
   const modes = await call('kiln/setMode', { sessionId: session.sessionId, modeId: 'ask' });
   assert.equal(modes.currentModeId, 'ask');
