@@ -315,13 +315,13 @@ fn commands_update(session_id: &str) -> Value {
     })
 }
 
+/// The person's message is the error's message (clients show it), not only its data.
 fn err(message: impl Into<String>) -> Error {
-    Error::invalid_request().data(json!(message.into()))
+    Error::new(-32602, message)
 }
 
 fn failed(message: impl Into<String>) -> Error {
-    let message = message.into();
-    Error::internal_error().data(json!(message))
+    Error::new(-32603, message)
 }
 
 /// Replies from a spawned task (the dispatch loop goes on at once).
@@ -439,6 +439,22 @@ async fn new_session(host: &Host, v: &Value) -> Result<(String, NewSessionRespon
     Ok((opened.session_id, response))
 }
 
+/// The host, made on the first session request (its HTTP client loads the system's
+/// certificates: a few milliseconds `initialize` need not wait for).
+struct LazyHost {
+    port: Arc<AcpPort>,
+    cell: OnceLock<Result<Arc<Host>, String>>,
+}
+
+impl LazyHost {
+    fn get(&self) -> Result<Arc<Host>, Error> {
+        self.cell
+            .get_or_init(|| Host::new(self.port.clone()).map(Arc::new))
+            .clone()
+            .map_err(failed)
+    }
+}
+
 /// Serves ACP over stdin/stdout; returns the exit code.
 pub fn run_stdio() -> i32 {
     let runtime = match tokio::runtime::Builder::new_multi_thread()
@@ -463,13 +479,10 @@ async fn serve() -> i32 {
         shared: shared.clone(),
         runtime: tokio::runtime::Handle::current(),
     });
-    let host = match Host::new(port.clone()) {
-        Ok(h) => Arc::new(h),
-        Err(e) => {
-            eprintln!("kiln acp: {e}");
-            return 1;
-        }
-    };
+    let host = Arc::new(LazyHost {
+        port: port.clone(),
+        cell: OnceLock::new(),
+    });
     // Messages go through a channel to one writer task that batches them (see
     // `framing::write_out`): a stream of deltas costs one stdout write per batch.
     let (out_tx, out_rx) = tokio::sync::mpsc::unbounded_channel();
@@ -522,11 +535,14 @@ async fn serve() -> i32 {
         )
         .on_receive_request(
             async move |req: NewSessionRequest, responder, cx: Cx| {
-                let host = h_new.clone();
+                let lazy = h_new.clone();
                 let v = to_json(&req);
                 let task_cx = cx.clone();
                 cx.spawn(async move {
-                    let made = new_session(&host, &v).await;
+                    let made = match lazy.get() {
+                        Ok(host) => new_session(&host, &v).await,
+                        Err(e) => Err(e),
+                    };
                     let id = made.as_ref().ok().map(|(id, _)| id.clone());
                     let _ = responder.respond_with_result(made.map(|(_, r)| r));
                     // After the response, so the client knows the session.
@@ -542,9 +558,10 @@ async fn serve() -> i32 {
         )
         .on_receive_request(
             async move |req: LoadSessionRequest, responder, cx: Cx| {
-                let host = h_load.clone();
+                let lazy = h_load.clone();
                 let v = to_json(&req);
                 spawn_reply(&cx, responder, async move {
+                    let host = lazy.get()?;
                     let cwd = path_of(&v)?;
                     let id = v["sessionId"].as_str().unwrap_or_default().to_owned();
                     let opened = host.load_session(&id, &cwd).await.map_err(failed)?;
@@ -563,9 +580,10 @@ async fn serve() -> i32 {
         )
         .on_receive_request(
             async move |req: ListSessionsRequest, responder, cx: Cx| {
-                let host = h_list.clone();
+                let lazy = h_list.clone();
                 let v = to_json(&req);
                 spawn_reply(&cx, responder, async move {
+                    let host = lazy.get()?;
                     let cwd = match v["cwd"].as_str() {
                         Some(c) => PathBuf::from(c),
                         None => std::env::current_dir().map_err(|e| failed(e.to_string()))?,
@@ -591,10 +609,11 @@ async fn serve() -> i32 {
         )
         .on_receive_request(
             async move |req: PromptRequest, responder, cx: Cx| {
-                let host = h_prompt.clone();
+                let lazy = h_prompt.clone();
                 let port = p_prompt.clone();
                 let v = to_json(&req);
                 spawn_reply(&cx, responder, async move {
+                    let host = lazy.get()?;
                     let id = v["sessionId"].as_str().unwrap_or_default().to_owned();
                     let root = host.root_of(&id).map_err(err)?;
                     let prompt = prompt::from_blocks(&v["prompt"], None, &root).map_err(err)?;
@@ -617,7 +636,8 @@ async fn serve() -> i32 {
             async move |n: CancelNotification, _cx: Cx| {
                 let v = to_json(&n);
                 if let Some(id) = v["sessionId"].as_str()
-                    && let Err(e) = h_cancel.cancel(id)
+                    && let Ok(host) = h_cancel.get()
+                    && let Err(e) = host.cancel(id)
                 {
                     tracing::warn!("session/cancel: {e}");
                 }
@@ -627,9 +647,10 @@ async fn serve() -> i32 {
         )
         .on_receive_request(
             async move |req: SetSessionModeRequest, responder, cx: Cx| {
-                let host = h_mode.clone();
+                let lazy = h_mode.clone();
                 let v = to_json(&req);
                 spawn_reply(&cx, responder, async move {
+                    let host = lazy.get()?;
                     let id = v["sessionId"].as_str().unwrap_or_default();
                     host.set_mode(id, v["modeId"].as_str().unwrap_or_default())
                         .await
@@ -642,9 +663,10 @@ async fn serve() -> i32 {
         )
         .on_receive_request(
             async move |req: SetSessionConfigOptionRequest, responder, cx: Cx| {
-                let host = h_config.clone();
+                let lazy = h_config.clone();
                 let v = to_json(&req);
                 spawn_reply(&cx, responder, async move {
+                    let host = lazy.get()?;
                     let id = v["sessionId"].as_str().unwrap_or_default();
                     let value = v["value"].as_str().unwrap_or_default();
                     match v["configId"].as_str() {

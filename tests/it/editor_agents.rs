@@ -144,3 +144,49 @@ fn plain_lsp_path_with_helix_capabilities_proposes_as_diagnostics_and_chats_in_a
         "the chat question reached the model: {asked}"
     );
 }
+
+#[test]
+fn acp_without_a_model_says_how_to_get_one_and_keeps_serving() {
+    use std::io::{BufRead, BufReader, Write};
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_kiln"))
+        .arg("acp")
+        .current_dir(dir.path())
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("HOME", dir.path())
+        .env("XDG_CONFIG_HOME", dir.path().join("config"))
+        .env("KILN_DATA_DIR", dir.path().join("data"))
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let mut ask = |message: serde_json::Value| -> serde_json::Value {
+        writeln!(stdin, "{message}").unwrap();
+        let id = message["id"].clone();
+        loop {
+            let line = lines.next().expect("kiln answers").unwrap();
+            let v: serde_json::Value = serde_json::from_str(&line).unwrap();
+            if v["id"] == id && v.get("method").is_none() {
+                return v;
+            }
+        }
+    };
+    let init = ask(json!({ "jsonrpc": "2.0", "id": 0, "method": "initialize", "params": { "protocolVersion": 1, "clientCapabilities": {} } }));
+    assert_eq!(init["result"]["protocolVersion"], 1, "{init}");
+    let cwd = dir.path().to_str().unwrap();
+    let new = json!({ "jsonrpc": "2.0", "id": 1, "method": "session/new", "params": { "cwd": cwd, "mcpServers": [] } });
+    let refused = ask(new.clone());
+    let message = refused["error"]["message"].as_str().unwrap_or_default();
+    assert!(
+        message.contains("kiln found no model") && message.contains("ANTHROPIC_API_KEY"),
+        "{refused}"
+    );
+    let again = ask(json!({ "jsonrpc": "2.0", "id": 2, "method": "session/list", "params": { "cwd": cwd } }));
+    assert_eq!(again["result"]["sessions"], json!([]), "still serving: {again}");
+    drop(stdin);
+    assert!(child.wait().unwrap().success(), "a closed stdin ends kiln acp cleanly");
+}
