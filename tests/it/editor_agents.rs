@@ -27,6 +27,10 @@ const farewell = "goodbye";
 const LOUDER: &str = "const greeting /* unsaved */ = \"HELLO\";\n// one\n// two\n// three\n// four\n// five\n// six\n// seven\n// eight\nconst farewell = \"GOODBYE\";\n";
 
 fn run_node(setup: &Setup, script: &str) {
+    run_node_with(setup, script, &[]);
+}
+
+fn run_node_with(setup: &Setup, script: &str, env: &[(&str, &str)]) {
     let repo = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
     let dir = repo.join("tests/clients/node");
     assert!(
@@ -47,6 +51,7 @@ fn run_node(setup: &Setup, script: &str) {
         .current_dir(&dir)
         .env("KILN_BIN", env!("CARGO_BIN_EXE_kiln"))
         .env("KILN_WORKSPACE", setup.project())
+        .envs(env.iter().copied())
         .output()
         .expect("node runs");
     assert!(
@@ -175,7 +180,9 @@ fn acp_without_a_model_says_how_to_get_one_and_keeps_serving() {
             }
         }
     };
-    let init = ask(json!({ "jsonrpc": "2.0", "id": 0, "method": "initialize", "params": { "protocolVersion": 1, "clientCapabilities": {} } }));
+    let init = ask(
+        json!({ "jsonrpc": "2.0", "id": 0, "method": "initialize", "params": { "protocolVersion": 1, "clientCapabilities": {} } }),
+    );
     assert_eq!(init["result"]["protocolVersion"], 1, "{init}");
     let cwd = dir.path().to_str().unwrap();
     let new = json!({ "jsonrpc": "2.0", "id": 1, "method": "session/new", "params": { "cwd": cwd, "mcpServers": [] } });
@@ -185,8 +192,44 @@ fn acp_without_a_model_says_how_to_get_one_and_keeps_serving() {
         message.contains("kiln found no model") && message.contains("ANTHROPIC_API_KEY"),
         "{refused}"
     );
-    let again = ask(json!({ "jsonrpc": "2.0", "id": 2, "method": "session/list", "params": { "cwd": cwd } }));
-    assert_eq!(again["result"]["sessions"], json!([]), "still serving: {again}");
+    let again = ask(
+        json!({ "jsonrpc": "2.0", "id": 2, "method": "session/list", "params": { "cwd": cwd } }),
+    );
+    assert_eq!(
+        again["result"]["sessions"],
+        json!([]),
+        "still serving: {again}"
+    );
     drop(stdin);
-    assert!(child.wait().unwrap().success(), "a closed stdin ends kiln acp cleanly");
+    assert!(
+        child.wait().unwrap().success(),
+        "a closed stdin ends kiln acp cleanly"
+    );
+}
+
+/// Issue-5's race on an open buffer: 1,000 seeded interleavings of the person typing
+/// while the agent's edit is asked about and applied through the editor
+/// (tests/clients/node/lsp_race_test.mjs says what each seed checks).
+#[test]
+fn typing_while_the_agent_edits_an_open_buffer_never_loses_a_keystroke() {
+    let seeds: usize = std::env::var("KILN_RACE_SEEDS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(1000);
+    let mut replies = Vec::new();
+    for seed in 1..=seeds {
+        replies.push(script::tools(&[call(
+            &format!("call_{seed}"),
+            "edit",
+            json!({ "path": format!("race/{seed}.txt"), "old_string": "MARK", "new_string": "DONE" }),
+        )]));
+        replies.push(script::text("ok"));
+    }
+    let setup = Setup::new("//- /race/.keep\n", replies);
+    setup.server.forget_bodies();
+    run_node_with(
+        &setup,
+        "lsp_race_test.mjs",
+        &[("KILN_RACE_SEEDS", &seeds.to_string())],
+    );
 }
