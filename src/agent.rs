@@ -129,11 +129,7 @@ pub trait Port: Send + Sync + 'static {
         change: FileChange,
         display: String,
     ) -> BoxFuture<'static, Result<(), String>> {
-        Box::pin(async move {
-            tokio::task::spawn_blocking(move || apply::apply_to_disk(&change, &display))
-                .await
-                .unwrap_or_else(|err| Err(format!("writing stopped unexpectedly: {err}")))
-        })
+        Box::pin(apply::apply_to_disk_off_thread(change, display))
     }
 }
 

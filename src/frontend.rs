@@ -10,3 +10,22 @@ pub mod permission;
 pub mod prompt;
 pub mod updates;
 pub mod wire;
+
+/// Runs a stdio server to its end on a two-thread runtime; returns its exit code.
+pub fn serve_stdio(server: impl std::future::Future<Output = i32>) -> i32 {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(err) => {
+            tracing::error!("cannot start the async runtime: {err}");
+            return 1;
+        }
+    };
+    let code = runtime.block_on(server);
+    // Stdin is read on a blocking thread that may never return; do not wait for it.
+    runtime.shutdown_background();
+    code
+}

@@ -122,6 +122,18 @@ pub struct ToolCx {
 }
 
 impl ToolCx {
+    /// A context that reads from disk, with default limits, no progress and no
+    /// cancellation (a tool run by hand, a replayed call).
+    pub fn on_disk(root: PathBuf) -> ToolCx {
+        ToolCx {
+            root,
+            files: Arc::new(DiskFiles),
+            cancel: CancellationToken::new(),
+            progress: Arc::new(|_| {}),
+            limits: Limits::default(),
+        }
+    }
+
     /// `path` from the model, resolved against the root and normalised lexically.
     pub fn resolve(&self, path: &str) -> PathBuf {
         resolve_path(&self.root, path)

@@ -39,6 +39,13 @@ pub fn stats(change: &FileChange) -> Stats {
     }
 }
 
+/// [`apply_to_disk`] on a blocking thread.
+pub async fn apply_to_disk_off_thread(change: FileChange, display: String) -> Result<(), String> {
+    tokio::task::spawn_blocking(move || apply_to_disk(&change, &display))
+        .await
+        .unwrap_or_else(|err| Err(format!("writing stopped unexpectedly: {err}")))
+}
+
 /// Checks `change.base` against the disk and writes (blocking IO).
 pub fn apply_to_disk(change: &FileChange, display: &str) -> Result<(), String> {
     let current = match read_disk(&change.path) {

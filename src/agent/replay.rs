@@ -2,24 +2,15 @@
 //! session (`session/load`, `kiln/loadSession`) draws the same transcript it saw live.
 
 use std::path::Path;
-use std::sync::Arc;
-
-use tokio_util::sync::CancellationToken;
 
 use super::update::{ToolCall, ToolCallUpdate, ToolContent, ToolLocation, ToolStatus, Update};
 use crate::llm::{AssistantPart, Message, UserPart};
-use crate::tools::{DiskFiles, Kind, Limits, Registry, ToolCx};
+use crate::tools::{Kind, Registry, ToolCx};
 
 /// The updates that replay `messages`, in order. Tool calls are described by the tools
 /// that made them (title, kind, locations) and end with their recorded result.
 pub fn updates(registry: &Registry, root: &Path, messages: &[Message]) -> Vec<Update> {
-    let cx = ToolCx {
-        root: root.to_path_buf(),
-        files: Arc::new(DiskFiles),
-        cancel: CancellationToken::new(),
-        progress: Arc::new(|_| {}),
-        limits: Limits::default(),
-    };
+    let cx = ToolCx::on_disk(root.to_path_buf());
     let mut out = Vec::new();
     for message in messages {
         match message {

@@ -179,11 +179,7 @@ impl Port for AcpPort {
         Box::pin(async move {
             let (Some(cx), true, Some(text)) = (cx, caps.write_text_file, change.new_text.clone())
             else {
-                return tokio::task::spawn_blocking(move || {
-                    apply::apply_to_disk(&change, &display)
-                })
-                .await
-                .unwrap_or_else(|err| Err(format!("writing stopped unexpectedly: {err}")));
+                return apply::apply_to_disk_off_thread(change, display).await;
             };
             // The base check reads what the editor has now (its unsaved buffer, if any).
             let path = change.path.clone();
@@ -457,20 +453,7 @@ impl LazyHost {
 
 /// Serves ACP over stdin/stdout; returns the exit code.
 pub fn run_stdio() -> i32 {
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-    {
-        Ok(rt) => rt,
-        Err(err) => {
-            tracing::error!("cannot start the async runtime: {err}");
-            return 1;
-        }
-    };
-    let code = runtime.block_on(serve());
-    runtime.shutdown_background();
-    code
+    super::serve_stdio(serve())
 }
 
 async fn serve() -> i32 {

@@ -91,19 +91,5 @@ pub async fn serve(
 
 /// Serves over the process's stdin/stdout; returns the exit code.
 pub fn run_stdio(options: ServeOptions) -> i32 {
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-    {
-        Ok(rt) => rt,
-        Err(err) => {
-            tracing::error!("cannot start the async runtime: {err}");
-            return 1;
-        }
-    };
-    let code = runtime.block_on(serve(tokio::io::stdin(), tokio::io::stdout(), options));
-    // Stdin is read on a blocking thread that may never return; do not wait for it.
-    runtime.shutdown_background();
-    code
+    super::serve_stdio(serve(tokio::io::stdin(), tokio::io::stdout(), options))
 }

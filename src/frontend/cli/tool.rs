@@ -3,15 +3,13 @@
 //! prints every tool with its description and input schema (what the model is sent).
 
 use std::path::PathBuf;
-use std::sync::Arc;
 
 use serde_json::{Value, json};
-use tokio_util::sync::CancellationToken;
 
 use super::Format;
 use super::run::{EXIT_ERROR, EXIT_OK, workspace_root};
 use crate::text::diff::{Diff, DiffOptions, RenderOptions, render_unified};
-use crate::tools::{DiskFiles, Limits, Registry, ToolCx};
+use crate::tools::{Registry, ToolCx};
 
 pub struct ToolCommand {
     pub name: Option<String>,
@@ -82,13 +80,7 @@ pub fn run(cmd: ToolCommand) -> i32 {
             return EXIT_ERROR;
         }
     };
-    let cx = ToolCx {
-        root: root.clone(),
-        files: Arc::new(DiskFiles),
-        cancel: CancellationToken::new(),
-        progress: Arc::new(|_| {}),
-        limits: Limits::default(),
-    };
+    let cx = ToolCx::on_disk(root.clone());
     let result = runtime.block_on(tool.run(input, cx));
     match result {
         Ok(out) => {

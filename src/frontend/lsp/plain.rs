@@ -374,29 +374,11 @@ impl Plain {
     }
 
     fn show_document(&self, path: &Path, otherwise: &str) {
-        let Ok(uri) = Url::from_file_path(path) else {
-            return;
-        };
-        // Tried even when not advertised (Helix 25.01 advertises no window.showDocument);
-        // a refusal falls back to a message.
         let client = self.client.clone();
+        let path = path.to_path_buf();
         let otherwise = otherwise.to_owned();
         tokio::spawn(async move {
-            let shown = client
-                .request::<req::ShowDocument>(ShowDocumentParams {
-                    uri,
-                    external: Some(false),
-                    take_focus: Some(true),
-                    selection: None,
-                })
-                .await
-                .is_ok_and(|r| r.success);
-            if !shown && !otherwise.is_empty() {
-                let _ = client.notify::<notif::ShowMessage>(ShowMessageParams {
-                    typ: MessageType::INFO,
-                    message: otherwise,
-                });
-            }
+            show_or_say(&client, &path, &otherwise).await;
         });
     }
 
@@ -1320,10 +1302,11 @@ async fn write_chat(
     }
 }
 
-/// Asks the editor to show the chat file and waits (up to 2 s) for it to be open there.
-async fn show_and_wait(client: &ClientSocket, workspace: &SharedWorkspace, path: &Path) {
+/// Shows `path` with `window/showDocument`, tried even when not advertised (Helix 25.01
+/// advertises none but acts on it); when the editor cannot, says `otherwise` (if any).
+async fn show_or_say(client: &ClientSocket, path: &Path, otherwise: &str) -> bool {
     let Ok(uri) = Url::from_file_path(path) else {
-        return;
+        return false;
     };
     let shown = client
         .request::<req::ShowDocument>(ShowDocumentParams {
@@ -1334,11 +1317,18 @@ async fn show_and_wait(client: &ClientSocket, workspace: &SharedWorkspace, path:
         })
         .await
         .is_ok_and(|r| r.success);
-    if !shown {
+    if !shown && !otherwise.is_empty() {
         let _ = client.notify::<notif::ShowMessage>(ShowMessageParams {
             typ: MessageType::INFO,
-            message: "kiln's answer is in .kiln/chat.md".into(),
+            message: otherwise.to_owned(),
         });
+    }
+    shown
+}
+
+/// Asks the editor to show the chat file and waits (up to 2 s) for it to be open there.
+async fn show_and_wait(client: &ClientSocket, workspace: &SharedWorkspace, path: &Path) {
+    if !show_or_say(client, path, "kiln's answer is in .kiln/chat.md").await {
         return;
     }
     for _ in 0..200 {

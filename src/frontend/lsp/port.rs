@@ -166,16 +166,10 @@ impl Port for LspPort {
                         Ok(read) => Some(read.identity),
                         Err(_) => None,
                     };
-                    tokio::task::spawn_blocking(move || apply::apply_to_disk(&on_disk, &display))
-                        .await
-                        .unwrap_or_else(|err| Err(format!("writing stopped unexpectedly: {err}")))
+                    apply::apply_to_disk_off_thread(on_disk, display).await
                 })
             }
-            (None, _) => Box::pin(async move {
-                tokio::task::spawn_blocking(move || apply::apply_to_disk(&change, &display))
-                    .await
-                    .unwrap_or_else(|err| Err(format!("writing stopped unexpectedly: {err}")))
-            }),
+            (None, _) => Box::pin(apply::apply_to_disk_off_thread(change, display)),
         }
     }
 }

@@ -9,13 +9,14 @@
 // Environment: KILN_BIN, KILN_WORKSPACE; provider and data-dir variables from the Rust test.
 
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { PassThrough, Readable, Writable } from 'node:stream';
 
 import * as acp from '@agentclientprotocol/sdk';
 import Ajv2020 from 'ajv/dist/2020.js';
+
+import { deadline, failWith, spawnKiln, waitFor } from './lib.mjs';
 
 const TIMEOUT_MS = 40_000;
 const ws = process.env.KILN_WORKSPACE;
@@ -94,21 +95,11 @@ function lines(onLine) {
 // ---------------------------------------------------------------------------------------
 // A kiln acp process with its stdio tapped.
 
-const children = [];
-let stderr = '';
-const timer = setTimeout(() => fail(new Error(`timed out after ${TIMEOUT_MS} ms`)), TIMEOUT_MS);
-
-function fail(err) {
-  console.error(err && err.stack ? err.stack : String(err));
-  if (stderr.trim()) console.error(`--- kiln stderr ---\n${stderr.slice(-6000)}`);
-  for (const c of children) c.kill('SIGKILL');
-  process.exit(1);
-}
+const fail = failWith();
+const timer = deadline(TIMEOUT_MS, fail);
 
 function startKiln() {
-  const child = spawn(process.env.KILN_BIN, ['acp'], { stdio: ['pipe', 'pipe', 'pipe'], env: process.env });
-  children.push(child);
-  child.stderr.on('data', (d) => { stderr = (stderr + d).slice(-20000); });
+  const child = spawnKiln(['acp']);
   const toKiln = new PassThrough();
   toKiln.on('data', lines((m) => { if (m.method && m.id !== undefined) sentByClient.set(m.id, m.method); }));
   toKiln.pipe(child.stdin);
@@ -155,15 +146,6 @@ function clientApp() {
     });
 }
 
-const waitFor = async (what, pred, ms = 10_000) => {
-  const end = Date.now() + ms;
-  while (Date.now() < end) {
-    const hit = pred();
-    if (hit) return hit;
-    await new Promise((r) => setTimeout(r, 10));
-  }
-  throw new Error(`timed out waiting for ${what}`);
-};
 
 async function main() {
   const first = startKiln();

@@ -8,18 +8,11 @@
 // data-dir variables are inherited from the Rust test.
 
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { pathToFileURL } from 'node:url';
 
-import {
-  createMessageConnection,
-  NotificationType,
-  RequestType,
-  StreamMessageReader,
-  StreamMessageWriter,
-} from 'vscode-jsonrpc/node.js';
+import { NotificationType, RequestType } from 'vscode-jsonrpc/node.js';
 import {
   ApplyWorkspaceEditRequest,
   DidChangeTextDocumentNotification,
@@ -31,6 +24,8 @@ import {
 } from 'vscode-languageserver-protocol';
 
 import Ajv2020 from 'ajv/dist/2020.js';
+
+import { applyEdits, deadline, failWith, lspConnection, spawnKiln } from './lib.mjs';
 
 const TIMEOUT_MS = 30_000;
 const here = path.dirname(new URL(import.meta.url).pathname);
@@ -62,37 +57,14 @@ assert.ok(ws, 'KILN_WORKSPACE is not set');
 const file = path.join(ws, 'src', 'app.js');
 const uri = pathToFileURL(file).href;
 
-const timer = setTimeout(() => fail(new Error(`timed out after ${TIMEOUT_MS} ms`)), TIMEOUT_MS);
-let stderr = '';
-const child = spawn(process.env.KILN_BIN, ['lsp'], { stdio: ['pipe', 'pipe', 'pipe'], env: process.env });
-child.stderr.on('data', (d) => { stderr = (stderr + d).slice(-8000); });
-
-function fail(err) {
-  console.error(err && err.stack ? err.stack : String(err));
-  if (stderr.trim()) console.error(`--- kiln stderr ---\n${stderr}`);
-  child.kill('SIGKILL');
-  process.exit(1);
-}
-
-const conn = createMessageConnection(
-  new StreamMessageReader(child.stdout),
-  new StreamMessageWriter(child.stdin),
-);
+const fail = failWith();
+const timer = deadline(TIMEOUT_MS, fail);
+const conn = lspConnection(spawnKiln(['lsp']));
 
 // The editor's copy of the buffer: unsaved text that differs from the disk.
 const disk = fs.readFileSync(file, 'utf8');
 let buffer = disk.replace('const greeting', 'const greeting /* unsaved */');
 let version = 1;
-
-function offsetAt(text, pos) {
-  let line = 0;
-  let i = 0;
-  while (line < pos.line && i < text.length) {
-    if (text[i] === '\n') line++;
-    i++;
-  }
-  return i + pos.character;
-}
 
 const updates = [];
 const permissionRequests = [];
@@ -139,14 +111,9 @@ conn.onRequest(ApplyWorkspaceEditRequest.type, (p) => {
   if (change.textDocument.version !== version) {
     return { applied: false, failureReason: `version ${change.textDocument.version} is not ${version}` };
   }
-  const edits = [...change.edits].sort((a, b) => offsetAt(buffer, b.range.start) - offsetAt(buffer, a.range.start));
-  const contentChanges = [];
-  for (const e of edits) {
-    const s = offsetAt(buffer, e.range.start);
-    const t = offsetAt(buffer, e.range.end);
-    buffer = buffer.slice(0, s) + e.newText + buffer.slice(t);
-    contentChanges.push({ range: e.range, text: e.newText });
-  }
+  const edited = applyEdits(buffer, change.edits);
+  buffer = edited.text;
+  const contentChanges = edited.contentChanges;
   version += 1;
   conn.sendNotification(DidChangeTextDocumentNotification.type, {
     textDocument: { uri, version },
@@ -242,6 +209,28 @@ async function main() {
 
   await conn.sendRequest(ShutdownRequest.type);
   conn.sendNotification(ExitNotification.type);
+
+  // kiln/loadSession in a new process replays the conversation before it answers.
+  const again = lspConnection(spawnKiln(['lsp']));
+  const replayed = [];
+  again.onNotification(new NotificationType('kiln/sessionUpdate'), (p) => replayed.push(p.update));
+  again.onNotification('window/logMessage', () => {});
+  again.onRequest('client/registerCapability', () => null);
+  again.listen();
+  await again.sendRequest(InitializeRequest.type, {
+    processId: process.pid,
+    rootUri: pathToFileURL(ws).href,
+    capabilities: { experimental: { kiln: {} } },
+  });
+  again.sendNotification(InitializedNotification.type, {});
+  const loaded = await again.sendRequest(new RequestType('kiln/loadSession'), { sessionId: session.sessionId });
+  checkAgainst('kiln#/methods/kiln~1loadSession/result', loaded, 'kiln/loadSession result');
+  assert.equal(loaded.sessionId, session.sessionId);
+  const said = replayed.filter((u) => u.sessionUpdate === 'user_message_chunk').map((u) => u.content.text);
+  assert.deepEqual(said, ['make the messages louder', 'clean up the build folder']);
+  assert.ok(replayed.some((u) => u.sessionUpdate === 'tool_call' && u.kind === 'edit'));
+  await again.sendRequest(ShutdownRequest.type);
+  again.sendNotification(ExitNotification.type);
   clearTimeout(timer);
   assert.ok(nValidated > 10, `validated ${nValidated} messages`);
   console.log(`kiln/* over vscode-jsonrpc: session, prompt, updates, hunk subset, applyEdit: ok (${nValidated} messages valid)`);

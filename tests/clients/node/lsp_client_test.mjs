@@ -39,6 +39,8 @@ import {
   TextDocumentSyncKind,
 } from 'vscode-languageserver-protocol';
 
+import { mulberry32 } from './lib.mjs';
+
 const OVERALL_TIMEOUT_MS = 30_000;
 const STEP_TIMEOUT_MS = 10_000;
 const EDITS = Number.parseInt(process.env.KILN_TEST_EDITS ?? '1000', 10);
@@ -175,16 +177,6 @@ function endOfFirstLine(text) {
   return m ? m.index : text.length;
 }
 
-function mulberry32(seed) {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 // Pieces that exercise every UTF-8 length (1-4 bytes), surrogate pairs in UTF-16, a ZWJ
 // sequence and combining marks, all three LSP line breaks (a lone \r too, which can join

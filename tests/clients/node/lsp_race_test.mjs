@@ -10,18 +10,13 @@
 // KILN_RACE_SEEDS (default 1000), KILN_RACE_SEED (the first seed, default 1).
 
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { pathToFileURL } from 'node:url';
 
-import {
-  createMessageConnection,
-  NotificationType,
-  RequestType,
-  StreamMessageReader,
-  StreamMessageWriter,
-} from 'vscode-jsonrpc/node.js';
+import { NotificationType, RequestType } from 'vscode-jsonrpc/node.js';
+
+import { applyEdits, deadline, failWith, lspConnection, mulberry32, positionAt, spawnKiln } from './lib.mjs';
 
 const SEEDS = Number.parseInt(process.env.KILN_RACE_SEEDS ?? '1000', 10);
 const FIRST = Number.parseInt(process.env.KILN_RACE_SEED ?? '1', 10);
@@ -29,51 +24,10 @@ const TIMEOUT_MS = 240_000;
 const ws = process.env.KILN_WORKSPACE;
 assert.ok(ws, 'KILN_WORKSPACE is not set');
 
-let stderr = '';
-const child = spawn(process.env.KILN_BIN, ['lsp'], { stdio: ['pipe', 'pipe', 'pipe'], env: process.env });
-child.stderr.on('data', (d) => { stderr = (stderr + d).slice(-8000); });
 let current = 0;
-function fail(err) {
-  console.error(`seed ${current}: ${err && err.stack ? err.stack : String(err)}`);
-  if (stderr.trim()) console.error(`--- kiln stderr ---\n${stderr}`);
-  child.kill('SIGKILL');
-  process.exit(1);
-}
-const timer = setTimeout(() => fail(new Error(`timed out after ${TIMEOUT_MS} ms`)), TIMEOUT_MS);
-const conn = createMessageConnection(new StreamMessageReader(child.stdout), new StreamMessageWriter(child.stdin));
-
-function mulberry32(seed) {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
-function offsetAt(text, pos) {
-  let line = 0;
-  let i = 0;
-  while (line < pos.line && i < text.length) {
-    if (text[i] === '\n') line++;
-    i++;
-  }
-  return i + pos.character;
-}
-
-function positionAt(text, offset) {
-  let line = 0;
-  let start = 0;
-  for (let i = 0; i < offset; i++) {
-    if (text[i] === '\n') {
-      line++;
-      start = i + 1;
-    }
-  }
-  return { line, character: offset - start };
-}
+const fail = failWith(() => `(seed ${current})`);
+const timer = deadline(TIMEOUT_MS, fail);
+const conn = lspConnection(spawnKiln(['lsp']));
 
 // The editor's state for the seed being run.
 let doc = null; // { uri, text, version }
@@ -118,14 +72,9 @@ conn.onRequest('workspace/applyEdit', async (p) => {
     refusedEdits += 1;
     return { applied: false, failureReason: `the document is at version ${doc.version}` };
   }
-  const edits = [...change.edits].sort((a, b) => offsetAt(doc.text, b.range.start) - offsetAt(doc.text, a.range.start));
-  const contentChanges = [];
-  for (const e of edits) {
-    const s = offsetAt(doc.text, e.range.start);
-    const t = offsetAt(doc.text, e.range.end);
-    doc.text = doc.text.slice(0, s) + e.newText + doc.text.slice(t);
-    contentChanges.push({ range: e.range, text: e.newText });
-  }
+  const edited = applyEdits(doc.text, change.edits);
+  doc.text = edited.text;
+  const contentChanges = edited.contentChanges;
   doc.version += 1;
   appliedEdits += 1;
   conn.sendNotification('textDocument/didChange', { textDocument: { uri: doc.uri, version: doc.version }, contentChanges });

@@ -6,17 +6,13 @@
 // Environment: KILN_BIN, KILN_WORKSPACE; provider and data-dir variables from the Rust test.
 
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { pathToFileURL } from 'node:url';
 
-import {
-  createMessageConnection,
-  ResponseError,
-  StreamMessageReader,
-  StreamMessageWriter,
-} from 'vscode-jsonrpc/node.js';
+import { ResponseError } from 'vscode-jsonrpc/node.js';
+
+import { applyEdits, deadline, failWith, lspConnection, spawnKiln, waitFor } from './lib.mjs';
 
 const TIMEOUT_MS = 40_000;
 const HELIX_TIMEOUT_MS = 20_000; // Helix gives up on a request after 20 s
@@ -29,18 +25,9 @@ const appUri = pathToFileURL(appPath).href;
 const chatPath = path.join(ws, '.kiln', 'chat.md');
 const chatUri = pathToFileURL(chatPath).href;
 
-const timer = setTimeout(() => fail(new Error(`timed out after ${TIMEOUT_MS} ms`)), TIMEOUT_MS);
-let stderr = '';
-const child = spawn(process.env.KILN_BIN, ['lsp'], { stdio: ['pipe', 'pipe', 'pipe'], env: process.env });
-child.stderr.on('data', (d) => { stderr = (stderr + d).slice(-12000); });
-function fail(err) {
-  console.error(err && err.stack ? err.stack : String(err));
-  console.error(`--- events ---\n${events.slice(-40).join('\n')}`);
-  if (stderr.trim()) console.error(`--- kiln stderr ---\n${stderr}`);
-  child.kill('SIGKILL');
-  process.exit(1);
-}
-const conn = createMessageConnection(new StreamMessageReader(child.stdout), new StreamMessageWriter(child.stdin));
+const fail = failWith(() => `--- events ---\n${events.slice(-40).join('\n')}`);
+const timer = deadline(TIMEOUT_MS, fail);
+const conn = lspConnection(spawnKiln(['lsp']));
 
 // The editor: open buffers with versions, as Helix keeps them.
 const docs = new Map(); // uri → { text, version }
@@ -48,16 +35,6 @@ const events = [];
 const diagnostics = new Map();
 const messages = [];
 const progress = [];
-
-function offsetAt(text, pos) {
-  let line = 0;
-  let i = 0;
-  while (line < pos.line && i < text.length) {
-    if (text[i] === '\n') line++;
-    i++;
-  }
-  return i + pos.character;
-}
 
 function open(uri, text) {
   docs.set(uri, { text, version: 0 });
@@ -76,10 +53,7 @@ conn.onRequest('workspace/applyEdit', (p) => {
     const doc = docs.get(change.textDocument.uri);
     assert.ok(doc, `applyEdit on an open document: ${change.textDocument.uri}`);
     if (change.textDocument.version !== doc.version) return { applied: false, failureReason: 'version mismatch' };
-    const edits = [...change.edits].sort((a, b) => offsetAt(doc.text, b.range.start) - offsetAt(doc.text, a.range.start));
-    for (const e of edits) {
-      doc.text = doc.text.slice(0, offsetAt(doc.text, e.range.start)) + e.newText + doc.text.slice(offsetAt(doc.text, e.range.end));
-    }
+    doc.text = applyEdits(doc.text, change.edits).text;
     doc.version += 1;
     events.push(`applyEdit ${path.basename(change.textDocument.uri)} v${doc.version}`);
     conn.sendNotification('textDocument/didChange', { textDocument: { uri: change.textDocument.uri, version: doc.version }, contentChanges: [{ text: doc.text }] });
@@ -105,15 +79,6 @@ conn.onNotification('window/showMessage', (p) => { messages.push(p.message); eve
 conn.onNotification('window/logMessage', () => {});
 conn.listen();
 
-const waitFor = async (what, pred, ms = 10_000) => {
-  const end = Date.now() + ms;
-  while (Date.now() < end) {
-    const hit = pred();
-    if (hit) return hit;
-    await new Promise((r) => setTimeout(r, 10));
-  }
-  throw new Error(`timed out waiting for ${what}`);
-};
 
 async function actions(uri, line, diags = []) {
   const started = Date.now();
