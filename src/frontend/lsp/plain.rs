@@ -721,6 +721,11 @@ impl Plain {
         let busy = !state.progress.is_empty();
         let deciding = !state.proposals.is_empty() || !state.approvals.is_empty();
         drop(state);
+        // Requests the editor makes by itself (VS Code's light bulb on every cursor move)
+        // get only the pending decisions: the tasks are offered when the person asks.
+        if params.context.trigger_kind == Some(lsp_types::CodeActionTriggerKind::AUTOMATIC) {
+            return out;
+        }
         let at = json!({ "uri": uri, "range": range });
         let is_chat = path.as_deref().is_some_and(|p| p.ends_with(CHAT_FILE));
         if is_chat {

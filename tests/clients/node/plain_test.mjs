@@ -112,6 +112,14 @@ async function main() {
   open(appUri, disk);
   const farewellLine = disk.split('\n').findIndex((l) => l.includes('farewell'));
 
+  // The editor asking by itself (a light bulb) gets nothing while nothing waits.
+  const automatic = await conn.sendRequest('textDocument/codeAction', {
+    textDocument: { uri: appUri },
+    range: { start: { line: 0, character: 0 }, end: { line: 0, character: 0 } },
+    context: { diagnostics: [], triggerKind: 2 },
+  });
+  assert.deepEqual(automatic, []);
+
   // 1. A code action on a diagnostic starts the fix; the proposal shows as diagnostics.
   const lint = { range: { start: { line: farewellLine, character: 0 }, end: { line: farewellLine, character: 5 } }, severity: 2, source: 'lint', message: 'the farewell should be loud' };
   const list = await actions(appUri, farewellLine, [lint]);
