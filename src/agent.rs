@@ -237,14 +237,14 @@ impl Session {
         Ok(Session::assemble(agent, id, new, Vec::new(), file))
     }
 
-    /// A stored session, to go on with.
+    /// A stored session, to go on with: `loaded` is what `store::load(path)` read (the
+    /// caller has read it already, for the session's model and mode).
     pub fn resume(
         agent: &Agent,
         path: &std::path::Path,
+        loaded: store::Loaded,
         new: NewSession,
     ) -> anyhow::Result<(Session, Vec<String>)> {
-        let loaded = store::load(path)
-            .map_err(|e| anyhow::anyhow!("cannot read the session {}: {e}", path.display()))?;
         let file = store::SessionFile::open_append(path)
             .map_err(|e| anyhow::anyhow!("cannot append to {}: {e}", path.display()))?;
         let (mut session, mut problems) =

@@ -41,7 +41,14 @@ pub fn stats(change: &FileChange) -> Stats {
 
 /// [`apply_to_disk`] on a blocking thread.
 pub async fn apply_to_disk_off_thread(change: FileChange, display: String) -> Result<(), String> {
-    tokio::task::spawn_blocking(move || apply_to_disk(&change, &display))
+    off_thread(move || apply_to_disk(&change, &display)).await
+}
+
+/// Runs file IO on a blocking thread.
+pub async fn off_thread(
+    io: impl FnOnce() -> Result<(), String> + Send + 'static,
+) -> Result<(), String> {
+    tokio::task::spawn_blocking(io)
         .await
         .unwrap_or_else(|err| Err(format!("writing stopped unexpectedly: {err}")))
 }
@@ -54,6 +61,11 @@ pub fn apply_to_disk(change: &FileChange, display: &str) -> Result<(), String> {
         Err(err) => return Err(err.to_string()),
     };
     check_base(change.base, current, display)?;
+    write_change(change, display)
+}
+
+/// Writes (or deletes) the change's file, its base already checked (blocking IO).
+pub fn write_change(change: &FileChange, display: &str) -> Result<(), String> {
     match &change.new_text {
         Some(text) => write_atomic(&change.path, text.as_bytes())
             .map_err(|e| format!("cannot write {display}: {e}")),

@@ -221,19 +221,15 @@ impl Files for ClientFiles {
             return read_disk(path);
         };
         // A path that is not a file gets the disk's precise error (not found, a folder).
-        let on_disk = read_disk(path);
-        if matches!(
-            on_disk,
-            Err(ReadError::NotFound { .. } | ReadError::NotAFile { .. })
-        ) {
-            return on_disk;
+        if !std::fs::metadata(path).is_ok_and(|m| m.is_file()) {
+            return read_disk(path);
         }
         let session_id = &self.session_id;
         let Some(req) = typed::<ReadTextFileRequest>(
             json!({ "sessionId": session_id, "path": path }),
             "fs/read_text_file",
         ) else {
-            return on_disk;
+            return read_disk(path);
         };
         let cx = cx.clone();
         match self
@@ -256,7 +252,7 @@ impl Files for ClientFiles {
                     path.display(),
                     err.message
                 );
-                on_disk
+                read_disk(path)
             }
         }
     }
@@ -320,6 +316,25 @@ fn failed(message: impl Into<String>) -> Error {
     Error::new(-32603, message)
 }
 
+/// Answers a request from a spawned task, with the host and the request as JSON.
+fn serve_with<Req, T, F, Fut>(
+    lazy: &Arc<LazyHost>,
+    req: &Req,
+    cx: &Cx,
+    responder: v1::Responder<T>,
+    work: F,
+) -> Result<(), Error>
+where
+    Req: Serialize,
+    T: agent_client_protocol::JsonRpcResponse + Send + 'static,
+    F: FnOnce(Arc<Host>, Value) -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = Result<T, Error>> + Send + 'static,
+{
+    let lazy = lazy.clone();
+    let v = to_json(req);
+    spawn_reply(cx, responder, async move { work(lazy.get()?, v).await })
+}
+
 /// Replies from a spawned task (the dispatch loop goes on at once).
 fn spawn_reply<T, F>(cx: &Cx, responder: v1::Responder<T>, work: F) -> Result<(), Error>
 where
@@ -332,9 +347,9 @@ where
     })
 }
 
-/// The session's notices and problems, told once it exists.
-fn tell(host: &Host, session_id: &str, problems: &[String]) {
-    let _ = host;
+/// The session's config and instruction problems, for the log (the client gets them in
+/// `_meta.kiln.problems`).
+fn tell(session_id: &str, problems: &[String]) {
     for p in problems {
         tracing::warn!("{session_id}: {p}");
     }
@@ -349,7 +364,7 @@ fn path_of(v: &Value) -> Result<PathBuf, Error> {
 
 /// A slash command typed as the prompt; `None` when the prompt is not one of kiln's.
 async fn slash_command(
-    host: &Host,
+    host: &Arc<Host>,
     session_id: &str,
     text: &str,
     port: &dyn Port,
@@ -374,14 +389,8 @@ async fn slash_command(
         }
         "checkpoints" => {
             let list = tokio::task::spawn_blocking({
-                let root = root.clone();
-                let data = crate::agent::store::data_dir();
-                move || -> Result<Vec<checkpoint::Checkpoint>, String> {
-                    let data = data.ok_or("no data directory (set KILN_DATA_DIR)")?;
-                    checkpoint::Checkpoints::open(&data, &root)
-                        .and_then(|c| c.list())
-                        .map_err(|e| e.to_string())
-                }
+                let host = host.clone();
+                move || host.list_checkpoints(&root)
             })
             .await
             .ok()?;
@@ -421,7 +430,7 @@ async fn new_session(host: &Host, v: &Value) -> Result<(String, NewSessionRespon
     if v["mcpServers"].as_array().is_some_and(|a| !a.is_empty()) {
         problems.push("MCP servers are not supported yet; the ones given were not started".into());
     }
-    tell(host, &opened.session_id, &problems);
+    tell(&opened.session_id, &problems);
     let response = typed::<NewSessionResponse>(
         json!({
             "sessionId": opened.session_id,
@@ -541,14 +550,11 @@ async fn serve() -> i32 {
         )
         .on_receive_request(
             async move |req: LoadSessionRequest, responder, cx: Cx| {
-                let lazy = h_load.clone();
-                let v = to_json(&req);
-                spawn_reply(&cx, responder, async move {
-                    let host = lazy.get()?;
+                serve_with(&h_load, &req, &cx, responder, |host, v| async move {
                     let cwd = path_of(&v)?;
                     let id = v["sessionId"].as_str().unwrap_or_default().to_owned();
                     let opened = host.load_session(&id, &cwd).await.map_err(failed)?;
-                    tell(&host, &opened.session_id, &opened.problems);
+                    tell(&opened.session_id, &opened.problems);
                     typed::<LoadSessionResponse>(
                         json!({
                             "modes": modes_json(&opened.modes),
@@ -563,10 +569,7 @@ async fn serve() -> i32 {
         )
         .on_receive_request(
             async move |req: ListSessionsRequest, responder, cx: Cx| {
-                let lazy = h_list.clone();
-                let v = to_json(&req);
-                spawn_reply(&cx, responder, async move {
-                    let host = lazy.get()?;
+                serve_with(&h_list, &req, &cx, responder, |host, v| async move {
                     let cwd = match v["cwd"].as_str() {
                         Some(c) => PathBuf::from(c),
                         None => std::env::current_dir().map_err(|e| failed(e.to_string()))?,
@@ -592,11 +595,8 @@ async fn serve() -> i32 {
         )
         .on_receive_request(
             async move |req: PromptRequest, responder, cx: Cx| {
-                let lazy = h_prompt.clone();
                 let port = p_prompt.clone();
-                let v = to_json(&req);
-                spawn_reply(&cx, responder, async move {
-                    let host = lazy.get()?;
+                serve_with(&h_prompt, &req, &cx, responder, |host, v| async move {
                     let id = v["sessionId"].as_str().unwrap_or_default().to_owned();
                     let root = host.root_of(&id).map_err(err)?;
                     let prompt = prompt::from_blocks(&v["prompt"], None, &root).map_err(err)?;
@@ -630,10 +630,7 @@ async fn serve() -> i32 {
         )
         .on_receive_request(
             async move |req: SetSessionModeRequest, responder, cx: Cx| {
-                let lazy = h_mode.clone();
-                let v = to_json(&req);
-                spawn_reply(&cx, responder, async move {
-                    let host = lazy.get()?;
+                serve_with(&h_mode, &req, &cx, responder, |host, v| async move {
                     let id = v["sessionId"].as_str().unwrap_or_default();
                     host.set_mode(id, v["modeId"].as_str().unwrap_or_default())
                         .await
@@ -646,10 +643,7 @@ async fn serve() -> i32 {
         )
         .on_receive_request(
             async move |req: SetSessionConfigOptionRequest, responder, cx: Cx| {
-                let lazy = h_config.clone();
-                let v = to_json(&req);
-                spawn_reply(&cx, responder, async move {
-                    let host = lazy.get()?;
+                serve_with(&h_config, &req, &cx, responder, |host, v| async move {
                     let id = v["sessionId"].as_str().unwrap_or_default();
                     let value = v["value"].as_str().unwrap_or_default();
                     match v["configId"].as_str() {

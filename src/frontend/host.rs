@@ -162,7 +162,7 @@ impl Host {
             .clone()
             .ok_or("no data directory to keep sessions in (set KILN_DATA_DIR)")?;
         let path = find_session(&dir, Some(session_id), &root)?;
-        let loaded =
+        let mut loaded =
             store::load(&path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
         let target = pick_model(&self.client, &agent.config, None, loaded.model.as_deref()).await?;
         let mode = if mode::find(&agent.modes, &loaded.mode).is_some() {
@@ -171,9 +171,11 @@ impl Host {
             mode::DEFAULT_MODE.to_owned()
         };
         let new = new_session(&agent, &root, mode, target, &mut problems);
-        let (session, more) = Session::resume(&agent, &path, new).map_err(|e| format!("{e:#}"))?;
+        let history = std::mem::take(&mut loaded.history);
+        let (session, more) =
+            Session::resume(&agent, &path, loaded, new).map_err(|e| format!("{e:#}"))?;
         problems.extend(more);
-        for update in replay::updates(&agent.registry, &root, &loaded.history) {
+        for update in replay::updates(&agent.registry, &root, &history) {
             self.port.update(&session.id, update);
         }
         Ok(self.start(agent, session, problems))

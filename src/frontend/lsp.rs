@@ -12,6 +12,7 @@ mod plain;
 mod port;
 mod server;
 mod session;
+mod shared;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};

@@ -376,14 +376,7 @@ async fn a_rejection_with_feedback_goes_on_and_a_file_changed_meanwhile_is_not_o
         std::fs::read_to_string(dir.path().join("a.txt")).unwrap(),
         "typed by the person\n"
     );
-    let last = server.requests()[2].json();
-    let tools: Vec<String> = last["messages"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|m| m["role"] == "tool")
-        .map(|m| m["content"].as_str().unwrap().to_owned())
-        .collect();
+    let tools = script::tool_contents(&server.requests()[2].json());
     assert!(
         tools[0].contains("the person rejected this call and said: never delete build/"),
         "{tools:?}"
@@ -441,15 +434,7 @@ async fn the_person_accepts_one_hunk_and_the_model_is_told_what_was_left_out() {
         std::fs::read_to_string(dir.path().join("f.txt")).unwrap(),
         text.replace("line 2\n", "line two\n")
     );
-    let told = server.requests()[1].json()["messages"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|m| m["role"] == "tool")
-        .unwrap()["content"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let told = script::tool_contents(&server.requests()[1].json()).remove(0);
     assert!(
         told.contains("not applied: f.txt: hunk 2 (old line 25, −1 +1)")
             && told.contains("They said: keep line 25"),
@@ -520,13 +505,7 @@ async fn a_file_swapped_for_a_symlink_out_of_the_workspace_after_approval_is_not
         "old\n",
         "the file outside was written"
     );
-    let told: Vec<String> = server.requests()[2].json()["messages"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|m| m["role"] == "tool")
-        .map(|m| m["content"].as_str().unwrap().to_owned())
-        .collect();
+    let told = script::tool_contents(&server.requests()[2].json());
     assert!(
         told[0].contains("now leads outside the workspace"),
         "{told:?}"

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 
 use crate::support::llm_server::{End, Recorded, Reply, ScriptedServer};
-use crate::support::script::{self, call, raw_call};
+use crate::support::script::{self, call, raw_call, tool_results};
 use crate::support::workspace;
 
 const KEY: &str = "sk-test-never-printed-4242";
@@ -77,6 +77,13 @@ impl Setup {
             .collect()
     }
 
+    fn audit_events(&self, event: &str) -> Vec<Value> {
+        self.audit()
+            .into_iter()
+            .filter(|e| e["event"] == event)
+            .collect()
+    }
+
     fn audit(&self) -> Vec<Value> {
         let dir = self.project().join(".kiln/logs");
         let mut out = Vec::new();
@@ -139,21 +146,6 @@ fn shape(lines: &[Value]) -> Vec<String> {
 }
 
 /// The tool results kiln sent in a request, by call id.
-fn tool_results(request: &Value) -> Vec<(String, String)> {
-    request["messages"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|m| m["role"] == "tool")
-        .map(|m| {
-            (
-                m["tool_call_id"].as_str().unwrap().to_owned(),
-                m["content"].as_str().unwrap_or_default().to_owned(),
-            )
-        })
-        .collect()
-}
-
 const PROJECT: &str = r#"//- /src/lib.rs
 pub fn total(items: &[u32]) -> u32 {
     items.iter().sum()
@@ -1384,11 +1376,7 @@ fn kiln_loop_rolls_everything_back_when_the_test_fails() {
         before,
         "the workspace is as it was"
     );
-    let events: Vec<Value> = s
-        .audit()
-        .into_iter()
-        .filter(|e| e["event"] == "loop_test")
-        .collect();
+    let events = s.audit_events("loop_test");
     assert_eq!(events.len(), 1);
     assert_eq!(events[0]["passed"], false);
 }
@@ -1524,11 +1512,7 @@ fine
         "{checked}"
     );
     assert!(checked.contains("kiln checkpoints restore"), "{checked}");
-    let checks: Vec<Value> = s
-        .audit()
-        .into_iter()
-        .filter(|e| e["event"] == "check")
-        .collect();
+    let checks = s.audit_events("check");
     assert_eq!(checks.len(), 1);
     assert_eq!(checks[0]["passed"], false);
 }

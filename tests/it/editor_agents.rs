@@ -80,13 +80,7 @@ fn lsp_rich_path_with_vscode_jsonrpc_applies_an_accepted_hunk_through_the_editor
     run_node(&setup, "lsp_agent_test.mjs");
     let requests = setup.requests();
     assert_eq!(requests.len(), 3, "three model requests");
-    let told = requests[1]["messages"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|m| m["role"] == "tool")
-        .expect("a tool result")["content"]
-        .to_string();
+    let told = script::tool_contents(&requests[1]).remove(0);
     assert!(
         told.contains("keep the farewell as it is")
             && told.contains("not applied: src/app.js: hunk 2"),

@@ -229,8 +229,9 @@ async fn run_async(cmd: RunCommand) -> i32 {
         target: target.clone(),
         policy,
     };
-    let made = match &resume {
-        Some((path, _)) => Session::resume(&agent, path, new),
+    let resumed = resume.is_some();
+    let made = match resume {
+        Some((path, loaded)) => Session::resume(&agent, &path, loaded, new),
         None => Session::create(&agent, new),
     };
     let (session, problems) = match made {
@@ -240,7 +241,7 @@ async fn run_async(cmd: RunCommand) -> i32 {
     for p in problems {
         out.notice(NoticeLevel::Warning, &p);
     }
-    out.session(&session, resume.is_some());
+    out.session(&session, resumed);
     let loop_checkpoint = match (&cmd.test, &data_dir) {
         (None, _) => None,
         (Some(_), None) => {

@@ -20,23 +20,23 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
-use async_lsp::ClientSocket;
+use async_lsp::{ClientSocket, ErrorCode, ResponseError};
 use futures::future::BoxFuture;
 use lsp_types::notification as notif;
-use lsp_types::request as req;
+use lsp_types::request::{self as req, Request as _};
 use lsp_types::{
-    ApplyWorkspaceEditParams, CodeAction, CodeActionKind, Command, Diagnostic, DiagnosticSeverity,
-    DocumentChanges, MessageActionItem, MessageType, NumberOrString, OneOf,
-    OptionalVersionedTextDocumentIdentifier, ProgressParams, ProgressParamsValue,
-    PublishDiagnosticsParams, ShowDocumentParams, ShowMessageParams, ShowMessageRequestParams,
-    TextDocumentEdit, TextEdit, Url, WorkDoneProgress, WorkDoneProgressBegin,
-    WorkDoneProgressCreateParams, WorkDoneProgressEnd, WorkDoneProgressReport, WorkspaceEdit,
+    CodeAction, CodeActionKind, Command, Diagnostic, DiagnosticSeverity, MessageActionItem,
+    MessageType, NumberOrString, ProgressParams, ProgressParamsValue, PublishDiagnosticsParams,
+    ShowDocumentParams, ShowMessageParams, ShowMessageRequestParams, TextEdit, Url,
+    WorkDoneProgress, WorkDoneProgressBegin, WorkDoneProgressCreateParams, WorkDoneProgressEnd,
+    WorkDoneProgressReport,
 };
 use ropey::Rope;
 use serde_json::{Value, json};
 use tokio::sync::{mpsc, oneshot};
 
-use super::server::SharedWorkspace;
+use super::port::{Edited, edit_open_document};
+use super::shared::SharedWorkspace;
 use crate::agent::update::{NoticeLevel, ToolContent};
 use crate::agent::{Outcome, PermissionRequest, Prompt, PromptContext, Update, apply, proposal};
 use crate::frontend::host::Host;
@@ -48,6 +48,13 @@ use crate::workspace::DocKey;
 pub const CHAT_FILE: &str = ".kiln/chat.md";
 const YOU: &str = "## You";
 const CHAT_HEADER: &str = "# kiln chat\n\nWrite below the last \"## You\" heading, then run the code action \"kiln: send\".\n\n## You\n\n";
+
+/// The requests the plain path answers.
+pub const REQUESTS: [&str; 3] = [
+    req::CodeActionRequest::METHOD,
+    req::CodeActionResolveRequest::METHOD,
+    req::ExecuteCommand::METHOD,
+];
 
 /// The `workspace/executeCommand` commands.
 pub const COMMANDS: [&str; 6] = [
@@ -199,30 +206,22 @@ impl Plain {
     }
 
     fn chat(&self, session_id: &str, op: ChatOp) {
-        let tx = {
-            let state = lock(&self.state);
-            let Some(root) = state.roots.get(session_id).cloned() else {
-                return;
-            };
-            match state.chats.get(session_id) {
-                Some(tx) => tx.clone(),
-                None => {
-                    drop(state);
-                    let (tx, rx) = mpsc::unbounded_channel();
-                    tokio::spawn(write_chat(
-                        self.client.clone(),
-                        self.workspace.clone(),
-                        self.abilities,
-                        root.join(CHAT_FILE),
-                        rx,
-                    ));
-                    lock(&self.state)
-                        .chats
-                        .insert(session_id.to_owned(), tx.clone());
-                    tx
-                }
-            }
+        let mut state = lock(&self.state);
+        let Some(root) = state.roots.get(session_id).cloned() else {
+            return;
         };
+        // One writer per session, made on first use (under the lock: never two).
+        let tx = state.chats.entry(session_id.to_owned()).or_insert_with(|| {
+            let (tx, rx) = mpsc::unbounded_channel();
+            tokio::spawn(write_chat(
+                self.client.clone(),
+                self.workspace.clone(),
+                self.abilities,
+                root.join(CHAT_FILE),
+                rx,
+            ));
+            tx
+        });
         let _ = tx.send(op);
     }
 
@@ -559,25 +558,24 @@ impl Plain {
     }
 
     /// Answers a pending proposal; `false` when there is none with that id.
-    pub fn decide_proposal(&self, id: u32, outcome: Outcome) -> bool {
-        let reply = lock(&self.state)
-            .proposals
-            .get_mut(&id)
-            .and_then(|p| p.reply.take());
-        match reply {
-            Some(tx) => tx.send(outcome).is_ok(),
-            None => false,
-        }
-    }
-
-    fn decide_approval(&self, id: u32, outcome: Outcome) -> bool {
-        let reply = lock(&self.state)
-            .approvals
-            .get_mut(&id)
-            .and_then(|a| a.reply.take());
-        match reply {
-            Some(tx) => tx.send(outcome).is_ok(),
-            None => false,
+    /// Answers a pending proposal (`approval` false) or approval; an error when it was
+    /// already decided or withdrawn.
+    fn decide(&self, approval: bool, id: Option<u32>, outcome: Outcome) -> Result<(), String> {
+        let reply = {
+            let mut state = lock(&self.state);
+            let id = id.unwrap_or(0);
+            if approval {
+                state.approvals.get_mut(&id).and_then(|a| a.reply.take())
+            } else {
+                state.proposals.get_mut(&id).and_then(|p| p.reply.take())
+            }
+        };
+        match reply.map(|tx| tx.send(outcome)) {
+            Some(Ok(())) => Ok(()),
+            _ => Err(format!(
+                "that {} was already decided (or its turn was cancelled)",
+                if approval { "approval" } else { "proposal" }
+            )),
         }
     }
 
@@ -854,59 +852,33 @@ impl Plain {
         let data = &data["kiln"];
         let proposal = data["proposal"].as_u64().map(|n| n as u32);
         let approval = data["approval"].as_u64().map(|n| n as u32);
-        let gone =
-            |what: &str| format!("that {what} was already decided (or its turn was cancelled)");
         match data["action"].as_str().unwrap_or_default() {
-            "accept" => self
-                .decide_proposal(proposal.unwrap_or(0), Outcome::AllowOnce)
-                .then_some(())
-                .ok_or_else(|| gone("proposal")),
+            "accept" => self.decide(false, proposal, Outcome::AllowOnce),
             "acceptHunk" => {
                 let hunk = data["hunk"]
                     .as_str()
                     .and_then(|h| u64::from_str_radix(h, 16).ok())
                     .ok_or("no hunk named")?;
-                self.decide_proposal(
-                    proposal.unwrap_or(0),
-                    Outcome::AcceptHunks {
-                        hunks: vec![HunkId(hunk)],
-                        feedback: None,
-                    },
-                )
-                .then_some(())
-                .ok_or_else(|| gone("proposal"))
+                let hunks = vec![HunkId(hunk)];
+                let outcome = Outcome::AcceptHunks {
+                    hunks,
+                    feedback: None,
+                };
+                self.decide(false, proposal, outcome)
             }
-            "reject" => self
-                .decide_proposal(
-                    proposal.unwrap_or(0),
-                    Outcome::RejectOnce { feedback: None },
-                )
-                .then_some(())
-                .ok_or_else(|| gone("proposal")),
+            "reject" => self.decide(false, proposal, Outcome::RejectOnce { feedback: None }),
             "showDiff" => {
                 let file = lock(&self.state)
                     .proposals
                     .get(&proposal.unwrap_or(0))
                     .map(|p| p.diff_file.clone())
-                    .ok_or_else(|| gone("proposal"))?;
+                    .ok_or("that proposal was already decided (or its turn was cancelled)")?;
                 self.show_document(&file, "");
                 Ok(())
             }
-            "allow" => self
-                .decide_approval(approval.unwrap_or(0), Outcome::AllowOnce)
-                .then_some(())
-                .ok_or_else(|| gone("approval")),
-            "allowAlways" => self
-                .decide_approval(approval.unwrap_or(0), Outcome::AllowAlways)
-                .then_some(())
-                .ok_or_else(|| gone("approval")),
-            "deny" => self
-                .decide_approval(
-                    approval.unwrap_or(0),
-                    Outcome::RejectOnce { feedback: None },
-                )
-                .then_some(())
-                .ok_or_else(|| gone("approval")),
+            "allow" => self.decide(true, approval, Outcome::AllowOnce),
+            "allowAlways" => self.decide(true, approval, Outcome::AllowAlways),
+            "deny" => self.decide(true, approval, Outcome::RejectOnce { feedback: None }),
             "cancel" => {
                 let host = self.host().ok_or("kiln is not ready")?;
                 let ids: Vec<String> = lock(&self.state).progress.keys().cloned().collect();
@@ -960,20 +932,23 @@ impl Plain {
                 } else {
                     format!("lines {first}–{last}")
                 };
-                let problems: Vec<String> = data["problems"]
+                let found: Vec<crate::agent::mentions::Problem> = data["problems"]
                     .as_array()
                     .map(|ps| {
                         ps.iter()
-                            .map(|p| {
-                                format!(
-                                    "line {}: {}",
-                                    p["line"],
-                                    p["message"].as_str().unwrap_or("")
-                                )
+                            .map(|p| crate::agent::mentions::Problem {
+                                path: path.clone(),
+                                line: p["line"].as_u64().unwrap_or(1) as u32,
+                                severity: p["severity"].as_str().unwrap_or("error").to_owned(),
+                                message: p["message"].as_str().unwrap_or_default().to_owned(),
                             })
                             .collect()
                     })
                     .unwrap_or_default();
+                let problems: Vec<String> = found
+                    .iter()
+                    .map(|p| format!("line {}: {}", p.line, p.message))
+                    .collect();
                 let context = PromptContext {
                     selection: Some(crate::agent::mentions::Selection {
                         path: path.clone(),
@@ -981,19 +956,7 @@ impl Plain {
                         end_line: last,
                         text: selection.clone(),
                     }),
-                    problems: data["problems"]
-                        .as_array()
-                        .map(|ps| {
-                            ps.iter()
-                                .map(|p| crate::agent::mentions::Problem {
-                                    path: path.clone(),
-                                    line: p["line"].as_u64().unwrap_or(1) as u32,
-                                    severity: p["severity"].as_str().unwrap_or("error").to_owned(),
-                                    message: p["message"].as_str().unwrap_or_default().to_owned(),
-                                })
-                                .collect()
-                        })
-                        .unwrap_or_default(),
+                    problems: found,
                     terminal: None,
                 };
                 let quoted = format!("```\n{}\n```", selection.trim_end());
@@ -1051,6 +1014,52 @@ impl Plain {
                 Ok(())
             }
             other => Err(format!("unknown kiln action {other:?}")),
+        }
+    }
+
+    /// Answers the plain path's requests ([`REQUESTS`]) at once; the work they start runs
+    /// in the background.
+    pub fn request(
+        self: &Arc<Self>,
+        method: &str,
+        params: Value,
+        default_root: Option<PathBuf>,
+    ) -> Result<Value, ResponseError> {
+        fn decode<P: serde::de::DeserializeOwned>(
+            method: &str,
+            params: Value,
+        ) -> Result<P, ResponseError> {
+            serde_json::from_value(params).map_err(|err| {
+                ResponseError::new(
+                    ErrorCode::INVALID_PARAMS,
+                    format!("invalid params for {method}: {err}"),
+                )
+            })
+        }
+        match method {
+            req::CodeActionRequest::METHOD => {
+                let p: lsp_types::CodeActionParams = decode(method, params)?;
+                Ok(serde_json::to_value(self.code_actions(&p)).unwrap_or(Value::Null))
+            }
+            req::CodeActionResolveRequest::METHOD => {
+                let action: CodeAction = decode(method, params)?;
+                if let Some(data) = &action.data
+                    && let Err(message) = self.perform(data)
+                {
+                    self.show(MessageType::WARNING, format!("kiln: {message}"));
+                }
+                Ok(serde_json::to_value(action).unwrap_or(Value::Null))
+            }
+            _ => {
+                let p: lsp_types::ExecuteCommandParams = decode(method, params)?;
+                match self.execute(&p.command, &p.arguments, default_root) {
+                    Ok(()) => Ok(Value::Null),
+                    Err(message) => {
+                        self.show(MessageType::WARNING, format!("kiln: {message}"));
+                        Err(ResponseError::new(ErrorCode::REQUEST_FAILED, message))
+                    }
+                }
+            }
         }
     }
 
@@ -1122,7 +1131,7 @@ impl Plain {
     }
 
     fn root_of(&self, path: &Path) -> Result<PathBuf, String> {
-        let ws = self.workspace.read().unwrap_or_else(|e| e.into_inner());
+        let ws = self.workspace.read();
         ws.roots()
             .iter()
             .filter(|r| path.starts_with(r))
@@ -1135,10 +1144,8 @@ impl Plain {
     fn text_of(&self, path: &Path) -> Option<String> {
         let buffer = self
             .workspace
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .document(&DocKey::path(path))
-            .map(|d| d.rope().to_string());
+            .buffer(path)
+            .map(|(rope, _)| rope.to_string());
         buffer.or_else(|| std::fs::read_to_string(path).ok())
     }
 
@@ -1336,17 +1343,10 @@ async fn show_and_wait(client: &ClientSocket, workspace: &SharedWorkspace, path:
     if !show_or_say(client, path, "kiln's answer is in .kiln/chat.md").await {
         return;
     }
-    for _ in 0..200 {
-        let open = workspace
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .document(&DocKey::path(path))
-            .is_some();
-        if open {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    let key = DocKey::path(path);
+    workspace
+        .wait_for(Duration::from_secs(2), |ws| ws.document(&key).is_some())
+        .await;
 }
 
 async fn chat_edit(
@@ -1367,11 +1367,7 @@ async fn chat_edit(
         ChatOp::Show => return Ok(()),
     };
     for _attempt in 0..5 {
-        let open = workspace
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .document(&DocKey::path(path))
-            .map(|d| (d.rope().clone(), d.version()));
+        let open = workspace.buffer(path);
         let Some((rope, version)) = open.filter(|_| abilities.apply_edit) else {
             let mut text = std::fs::read_to_string(path).unwrap_or_else(|_| CHAT_HEADER.to_owned());
             let at = place(&text);
@@ -1382,41 +1378,15 @@ async fn chat_edit(
         let at = rope.byte_to_char(place(&text));
         let pos = to_position(&rope, CharIdx(at), abilities.encoding);
         let pos = lsp_types::Position::new(pos.line, pos.character);
-        let uri = Url::from_file_path(path).map_err(|()| "no file URI".to_owned())?;
-        let edit = ApplyWorkspaceEditParams {
-            label: Some("kiln: chat".into()),
-            edit: WorkspaceEdit {
-                document_changes: Some(DocumentChanges::Edits(vec![TextDocumentEdit {
-                    text_document: OptionalVersionedTextDocumentIdentifier {
-                        uri,
-                        version: Some(version),
-                    },
-                    edits: vec![OneOf::Left(TextEdit {
-                        range: lsp_types::Range::new(pos, pos),
-                        new_text: insert.to_owned(),
-                    })],
-                }])),
-                ..WorkspaceEdit::default()
-            },
+        let edit = TextEdit {
+            range: lsp_types::Range::new(pos, pos),
+            new_text: insert.to_owned(),
         };
-        match client.request::<req::ApplyWorkspaceEdit>(edit).await {
-            Ok(r) if r.applied => {
-                // Wait for the editor's didChange so the next edit builds on this one.
-                for _ in 0..500 {
-                    let now = workspace
-                        .read()
-                        .unwrap_or_else(|e| e.into_inner())
-                        .document(&DocKey::path(path))
-                        .map(|d| d.version());
-                    if now != Some(version) {
-                        break;
-                    }
-                    tokio::time::sleep(Duration::from_millis(2)).await;
-                }
-                return Ok(());
-            }
-            Ok(_) => tokio::time::sleep(Duration::from_millis(20)).await,
-            Err(e) => return Err(e.to_string()),
+        match edit_open_document(client, workspace, path, version, vec![edit], "kiln: chat").await?
+        {
+            Edited::Applied => return Ok(()),
+            // The person typed in between: place the text again in what is there now.
+            Edited::Refused(_) => tokio::time::sleep(Duration::from_millis(20)).await,
         }
     }
     Err("the editor kept refusing the edit (the file changed under it each time)".into())

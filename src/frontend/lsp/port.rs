@@ -18,7 +18,7 @@ use ropey::Rope;
 use serde_json::{Value, json};
 
 use super::plain::Plain;
-use super::server::SharedWorkspace;
+use super::shared::SharedWorkspace;
 use crate::agent::{Outcome, PermissionRequest, Port, Update, apply, proposal};
 use crate::frontend::{permission, updates};
 use crate::text::PositionEncoding;
@@ -69,17 +69,9 @@ pub struct LspPort {
 /// Open buffers first, then the disk; the lock is held only to copy the rope.
 pub struct BufferFiles(pub SharedWorkspace);
 
-impl BufferFiles {
-    fn buffer(&self, path: &Path) -> Option<(Rope, i32)> {
-        let ws = self.0.read().unwrap_or_else(|e| e.into_inner());
-        ws.document(&DocKey::path(path))
-            .map(|d| (d.rope().clone(), d.version()))
-    }
-}
-
 impl Files for BufferFiles {
     fn read(&self, path: &Path) -> Result<ReadResult, ReadError> {
-        match self.buffer(path) {
+        match self.0.buffer(path) {
             Some((rope, version)) => Ok(ReadResult {
                 text: rope.to_string(),
                 identity: Identity::Buffer { version },
@@ -133,7 +125,7 @@ impl Port for LspPort {
         change: FileChange,
         display: String,
     ) -> BoxFuture<'static, Result<(), String>> {
-        let open = BufferFiles(self.workspace.clone()).buffer(&change.path);
+        let open = self.workspace.buffer(&change.path);
         match (open, &change.new_text) {
             (Some((rope, version)), Some(new_text)) if self.abilities.apply_edit => {
                 let new_text = new_text.clone();
@@ -158,15 +150,9 @@ impl Port for LspPort {
             (Some((_, version)), _) => {
                 // No applyEdit (or a deletion): the disk is changed only if the buffer is
                 // what the change was computed from.
-                let base = change.base;
                 Box::pin(async move {
-                    apply::check_base(base, Some(Identity::Buffer { version }), &display)?;
-                    let mut on_disk = change;
-                    on_disk.base = match read_disk(&on_disk.path) {
-                        Ok(read) => Some(read.identity),
-                        Err(_) => None,
-                    };
-                    apply::apply_to_disk_off_thread(on_disk, display).await
+                    apply::check_base(change.base, Some(Identity::Buffer { version }), &display)?;
+                    apply::off_thread(move || apply::write_change(&change, &display)).await
                 })
             }
             (None, _) => Box::pin(apply::apply_to_disk_off_thread(change, display)),
@@ -185,10 +171,48 @@ async fn apply_through_editor(
     encoding: PositionEncoding,
     display: &str,
 ) -> Result<(), String> {
-    let uri = Url::from_file_path(path).map_err(|()| format!("{display} has no file URI"))?;
     let edits = text_edits(old, new_text, encoding);
+    match edit_open_document(
+        &client,
+        &workspace,
+        path,
+        version,
+        edits,
+        &format!("kiln: edit {display}"),
+    )
+    .await
+    .map_err(|err| format!("the editor could not apply the edit to {display}: {err}"))?
+    {
+        Edited::Applied => Ok(()),
+        Edited::Refused(reason) => Err(format!(
+            "the editor did not apply the edit to {display} ({}); nothing was changed. Read it again and redo the change",
+            reason.unwrap_or_else(|| "it changed since it was read".into())
+        )),
+    }
+}
+
+/// What the editor did with a versioned edit.
+pub enum Edited {
+    /// Applied, and kiln has the editor's `didChange` for it (or waited long enough).
+    Applied,
+    /// Refused (the buffer moved on since `version`), with the editor's reason.
+    Refused(Option<String>),
+}
+
+/// Sends `edits` of the open document `path` at `version` as a `workspace/applyEdit` with
+/// versioned `documentChanges`, so the editor refuses it if the person typed since. When
+/// applied, waits for the editor's `didChange`, so the next read sees the edit.
+pub async fn edit_open_document(
+    client: &ClientSocket,
+    workspace: &SharedWorkspace,
+    path: &Path,
+    version: i32,
+    edits: Vec<TextEdit>,
+    label: &str,
+) -> Result<Edited, String> {
+    let uri = Url::from_file_path(path).map_err(|()| "the file has no file: URI".to_owned())?;
     let params = ApplyWorkspaceEditParams {
-        label: Some(format!("kiln: edit {display}")),
+        label: Some(label.to_owned()),
         edit: WorkspaceEdit {
             document_changes: Some(DocumentChanges::Edits(vec![TextDocumentEdit {
                 text_document: OptionalVersionedTextDocumentIdentifier {
@@ -203,30 +227,17 @@ async fn apply_through_editor(
     let answer = client
         .request::<lsp_types::request::ApplyWorkspaceEdit>(params)
         .await
-        .map_err(|err| format!("the editor could not apply the edit to {display}: {err}"))?;
+        .map_err(|err| err.to_string())?;
     if !answer.applied {
-        return Err(format!(
-            "the editor did not apply the edit to {display} ({}); nothing was changed. Read it again and redo the change",
-            answer
-                .failure_reason
-                .unwrap_or_else(|| "it changed since it was read".into())
-        ));
+        return Ok(Edited::Refused(answer.failure_reason));
     }
-    // The editor tells kiln of its new text with didChange; wait for it so the next read
-    // sees the edit.
-    let deadline = tokio::time::Instant::now() + ECHO_WAIT;
-    let key = DocKey::path(path);
-    loop {
-        let now = workspace
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .document(&key)
-            .map(|d| d.version());
-        if now.is_none_or(|v| v != version) || tokio::time::Instant::now() >= deadline {
-            return Ok(());
-        }
-        tokio::time::sleep(Duration::from_millis(2)).await;
-    }
+    workspace
+        .wait_for(ECHO_WAIT, |ws| {
+            ws.document(&DocKey::path(path))
+                .is_none_or(|d| d.version() != version)
+        })
+        .await;
+    Ok(Edited::Applied)
 }
 
 /// The edits that turn `old` into `new`, trimmed to what changes; one whole-document edit

@@ -34,6 +34,7 @@ use serde_json::{Value, json};
 
 use super::plain::{self, Plain, PlainAbilities};
 use super::port::{self, ClientAbilities, LspPort};
+use super::shared::SharedWorkspace;
 use super::{convert, session};
 use crate::frontend::host::Host;
 use crate::text::{ContentChange, Document, PositionEncoding};
@@ -81,8 +82,6 @@ struct WatchError(String);
 struct RegistrationFailed(String);
 struct ReleaseHeld(DocKey);
 
-pub type SharedWorkspace = Arc<std::sync::RwLock<Workspace>>;
-
 /// How long a change that arrived ahead of its predecessors waits for them.
 const HOLD_FOR: std::time::Duration = std::time::Duration::from_millis(25);
 
@@ -126,11 +125,11 @@ impl Server {
     }
 
     fn ws(&self) -> std::sync::RwLockReadGuard<'_, Workspace> {
-        self.workspace.read().unwrap_or_else(|e| e.into_inner())
+        self.workspace.read()
     }
 
     fn ws_mut(&self) -> std::sync::RwLockWriteGuard<'_, Workspace> {
-        self.workspace.write().unwrap_or_else(|e| e.into_inner())
+        self.workspace.write()
     }
 
     fn initialize(&mut self, params: InitializeParams) -> InitializeResult {
@@ -804,52 +803,11 @@ impl tower::Service<AnyRequest> for Server {
                 self.release_all_held();
                 ready(Ok(self.status()))
             }
-            req::CodeActionRequest::METHOD => {
+            method if plain::REQUESTS.contains(&method) => {
                 self.release_all_held();
-                let p: lsp_types::CodeActionParams = match request_params(req) {
-                    Ok(p) => p,
-                    Err(e) => return ready(Err(e)),
-                };
-                match self.plain() {
-                    Ok(plain) => ready(Ok(
-                        serde_json::to_value(plain.code_actions(&p)).unwrap_or(Value::Null)
-                    )),
-                    Err(message) => failed(message),
-                }
-            }
-            req::CodeActionResolveRequest::METHOD => {
-                self.release_all_held();
-                let action: lsp_types::CodeAction = match request_params(req) {
-                    Ok(p) => p,
-                    Err(e) => return ready(Err(e)),
-                };
-                match self.plain() {
-                    Ok(plain) => {
-                        if let Some(data) = &action.data
-                            && let Err(message) = plain.perform(data)
-                        {
-                            plain.show(MessageType::WARNING, format!("kiln: {message}"));
-                        }
-                        ready(Ok(serde_json::to_value(action).unwrap_or(Value::Null)))
-                    }
-                    Err(message) => failed(message),
-                }
-            }
-            req::ExecuteCommand::METHOD => {
-                self.release_all_held();
-                let p: lsp_types::ExecuteCommandParams = match request_params(req) {
-                    Ok(p) => p,
-                    Err(e) => return ready(Err(e)),
-                };
                 let root = self.ws().roots().first().cloned();
                 match self.plain() {
-                    Ok(plain) => match plain.execute(&p.command, &p.arguments, root) {
-                        Ok(()) => ready(Ok(Value::Null)),
-                        Err(message) => {
-                            plain.show(MessageType::WARNING, format!("kiln: {message}"));
-                            failed(message)
-                        }
-                    },
+                    Ok(plain) => ready(plain.request(method, req.params, root)),
                     Err(message) => failed(message),
                 }
             }
@@ -889,6 +847,7 @@ impl LspService for Server {
                 format!("bug: the {method} handler panicked; see the log"),
             ),
         }
+        self.workspace.changed();
         ControlFlow::Continue(())
     }
 
@@ -896,6 +855,8 @@ impl LspService for Server {
         if let Err(message) = self.handle_event(event) {
             self.report(MessageType::WARNING, message);
         }
+        // Held changes may have been applied.
+        self.workspace.changed();
         ControlFlow::Continue(())
     }
 }

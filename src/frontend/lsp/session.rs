@@ -114,10 +114,7 @@ async fn answer(
             LIST_SESSIONS => {
                 let p: WorkspaceParams = decode(method, params)?;
                 let cwd = root(p.cwd)?;
-                let sessions = tokio::task::spawn_blocking(move || host.list_sessions(&cwd))
-                    .await
-                    .map_err(|e| failed(e.to_string()))?
-                    .map_err(failed)?;
+                let sessions = blocking(move || host.list_sessions(&cwd)).await?;
                 encode(ListSessionsResult {
                     sessions: sessions.into_iter().map(SessionInfo::from).collect(),
                 })
@@ -168,10 +165,7 @@ async fn answer(
             CHECKPOINTS => {
                 let p: WorkspaceParams = decode(method, params)?;
                 let cwd = root(p.cwd)?;
-                let list = tokio::task::spawn_blocking(move || host.list_checkpoints(&cwd))
-                    .await
-                    .map_err(|e| failed(e.to_string()))?
-                    .map_err(failed)?;
+                let list = blocking(move || host.list_checkpoints(&cwd)).await?;
                 encode(CheckpointsResult {
                     checkpoints: list.iter().map(CheckpointInfo::from).collect(),
                 })
@@ -179,7 +173,7 @@ async fn answer(
             RESTORE_CHECKPOINT => {
                 let p: RestoreParams = decode(method, params)?;
                 let cwd = root(p.cwd)?;
-                let restored = tokio::task::spawn_blocking(move || {
+                let restored = blocking(move || {
                     host.restore_checkpoint(
                         &cwd,
                         &p.checkpoint_id,
@@ -187,9 +181,7 @@ async fn answer(
                         p.session_id.as_deref(),
                     )
                 })
-                .await
-                .map_err(|e| failed(e.to_string()))?
-                .map_err(failed)?;
+                .await?;
                 encode(RestoreResult::from(restored))
             }
             other => Err(ResponseError::new(
@@ -198,6 +190,16 @@ async fn answer(
             )),
         }
     }
+}
+
+/// Runs blocking work (session files, git) off the async threads.
+async fn blocking<T: Send + 'static>(
+    work: impl FnOnce() -> Result<T, String> + Send + 'static,
+) -> Result<T, ResponseError> {
+    tokio::task::spawn_blocking(work)
+        .await
+        .map_err(|e| failed(e.to_string()))?
+        .map_err(failed)
 }
 
 fn decode<P: DeserializeOwned>(method: &str, params: Value) -> Result<P, ResponseError> {

@@ -32,102 +32,29 @@ deadline=$((SECONDS + limit))
 key_delay=0.04
 cache="$repo_root/.cache/helix"
 
-tmp=""
-tmux_sock=""
-kiln_pid=""
+test_name="tests/editors/helix/agent"
 llm_pid=""
-failed=0
-hx_should_run=1
 
-say() { echo "tests/editors/helix/agent: $*"; }
-
-remaining() {
-  local left=$((deadline - SECONDS))
-  ((left > 0)) || left=1
-  echo "$left"
-}
-
-diagnostics() {
+more_diagnostics() {
   [[ -n "$tmp" ]] || return 0
-  if [[ -n "$tmux_sock" && -S "$tmux_sock" ]]; then
-    echo "----- Helix screen (tmux capture-pane)" >&2
-    tmux -S "$tmux_sock" capture-pane -p -t kiln-hx >&2 2>/dev/null || echo "(no tmux pane)" >&2
-  fi
-  if [[ -f "$tmp/hx.status" ]]; then
-    echo "----- hx exited with status $(cat "$tmp/hx.status")" >&2
-  fi
   if [[ -f "$tmp/llm.log" ]]; then
     echo "----- scripted model requests (cut at 300 characters)" >&2
     cut -c 1-300 "$tmp/llm.log" >&2
   else
     echo "----- the scripted model got no request" >&2
   fi
-  if [[ -f "$tmp/kiln.log" ]]; then
-    echo "----- kiln log, last 40 lines (long lines cut at 400 characters)" >&2
-    tail -n 40 "$tmp/kiln.log" | cut -c 1-400 >&2
-  else
-    echo "----- no kiln log at $tmp/kiln.log (kiln did not start?)" >&2
-  fi
-  if [[ -f "$tmp/xdg/cache/helix/helix.log" ]]; then
-    echo "----- Helix log, last 20 lines" >&2
-    tail -n 20 "$tmp/xdg/cache/helix/helix.log" | cut -c 1-400 >&2
-  fi
   if [[ -d "$tmp/ws/.kiln/proposals" ]]; then
     echo "----- .kiln/proposals: $(ls "$tmp/ws/.kiln/proposals" | tr '\n' ' ')" >&2
   fi
 }
 
-cleanup() {
-  local status=$?
-  set +e
-  trap '' PIPE
-  if ((status != 0 || failed)); then
-    diagnostics
-  fi
-  if [[ -n "$tmux_sock" && -S "$tmux_sock" ]]; then
-    tmux -S "$tmux_sock" kill-server 2>/dev/null || true
-  fi
-  # hx gets SIGHUP from tmux and kiln then sees its stdin close; if kiln is still there after
-  # a moment, stop it (only that process, by the id recorded when hx started it).
-  if [[ -n "$kiln_pid" ]]; then
-    for _ in 1 2 3 4 5 6 7 8 9 10; do
-      kill -0 "$kiln_pid" 2>/dev/null || break
-      sleep 0.1
-    done
-    if kill -0 "$kiln_pid" 2>/dev/null; then
-      echo "tests/editors/helix/agent: kiln (pid $kiln_pid) outlived Helix; stopping it" >&2
-      kill "$kiln_pid" 2>/dev/null || true
-    fi
-  fi
+more_cleanup() {
   # The scripted model: started by this script, stopped by its id.
   if [[ -n "$llm_pid" ]]; then
     kill "$llm_pid" 2>/dev/null || true
     wait "$llm_pid" 2>/dev/null || true
   fi
-  if [[ -n "$tmp" && "${HELIX_TEST_KEEP:-}" == 1 ]]; then
-    echo "tests/editors/helix/agent: kept $tmp" >&2
-  elif [[ -n "$tmp" ]]; then
-    rm -rf "$tmp"
-  fi
-  exit "$status"
 }
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-fail() {
-  failed=1
-  echo "tests/editors/helix/agent: FAILED: $*" >&2
-  exit 1
-}
-
-# --- prerequisites ---------------------------------------------------------------------------
-
-[[ -n "${KILN_BIN:-}" ]] || fail "set KILN_BIN to the kiln binary (e.g. KILN_BIN=target/debug/kiln)"
-[[ -x "$KILN_BIN" ]] || fail "KILN_BIN is not an executable file: $KILN_BIN"
-kiln_bin="$(cd "$(dirname "$KILN_BIN")" && pwd)/$(basename "$KILN_BIN")"
-for tool in tmux python3 apt-get dpkg-deb; do
-  command -v "$tool" >/dev/null 2>&1 || fail "$tool is required (tmux: apt-get install -y tmux)"
-done
 
 source "$here/lib.sh"
 

@@ -1,7 +1,97 @@
-# What run.sh and agent.sh share, sourced by both: Helix 25.01 (hx and its libc) from
-# Debian trixie, fetched once into .cache/helix with apt-get (private lists and cache,
-# /etc/apt untouched), then checked to run. The caller defines cache, say, fail and
-# remaining; this sets hx_bin, libdir, loader, HELIX_RUNTIME and hx_version.
+# What run.sh and agent.sh share, sourced by both after they set repo_root, limit,
+# deadline, cache and test_name (the prefix of every line they print); they may define
+# more_diagnostics (printed on failure) and more_cleanup (run on exit).
+#
+# It sets up the run's state, say/remaining/fail, the cleanup trap (kills tmux, kiln if it
+# outlives Helix, removes the temporary folder unless HELIX_TEST_KEEP=1), checks KILN_BIN
+# and the tools, and gets Helix 25.01 (hx and its libc) from Debian trixie, fetched once
+# into .cache/helix with apt-get (private lists and cache, /etc/apt untouched), then
+# checked to run: hx_bin, libdir, loader, HELIX_RUNTIME and hx_version.
+
+tmp=""
+tmux_sock=""
+kiln_pid=""
+failed=0
+hx_should_run=1
+
+say() { echo "$test_name: $*"; }
+
+remaining() {
+  local left=$((deadline - SECONDS))
+  ((left > 0)) || left=1
+  echo "$left"
+}
+
+diagnostics() {
+  [[ -n "$tmp" ]] || return 0
+  if [[ -n "$tmux_sock" && -S "$tmux_sock" ]]; then
+    echo "----- Helix screen (tmux capture-pane)" >&2
+    tmux -S "$tmux_sock" capture-pane -p -t kiln-hx >&2 2>/dev/null || echo "(no tmux pane)" >&2
+  fi
+  if [[ -f "$tmp/hx.status" ]]; then
+    echo "----- hx exited with status $(cat "$tmp/hx.status")" >&2
+  fi
+  if [[ -f "$tmp/kiln.log" ]]; then
+    echo "----- kiln log, last 40 lines (long lines cut at 400 characters)" >&2
+    tail -n 40 "$tmp/kiln.log" | cut -c 1-400 >&2
+  else
+    echo "----- no kiln log at $tmp/kiln.log (kiln did not start?)" >&2
+  fi
+  if [[ -f "$tmp/xdg/cache/helix/helix.log" ]]; then
+    echo "----- Helix log, last 20 lines" >&2
+    tail -n 20 "$tmp/xdg/cache/helix/helix.log" | cut -c 1-400 >&2
+  fi
+  if declare -F more_diagnostics >/dev/null; then more_diagnostics; fi
+}
+
+cleanup() {
+  local status=$?
+  # Clean up even when output goes to a closed pipe (run.sh | head) or a command fails.
+  set +e
+  trap '' PIPE
+  if ((status != 0 || failed)); then
+    diagnostics
+  fi
+  if [[ -n "$tmux_sock" && -S "$tmux_sock" ]]; then
+    tmux -S "$tmux_sock" kill-server 2>/dev/null || true
+  fi
+  # hx gets SIGHUP from tmux and kiln then sees its stdin close; if kiln is still there after
+  # a moment, stop it (only that process, by the id recorded when hx started it).
+  if [[ -n "$kiln_pid" ]]; then
+    for _ in 1 2 3 4 5 6 7 8 9 10; do
+      kill -0 "$kiln_pid" 2>/dev/null || break
+      sleep 0.1
+    done
+    if kill -0 "$kiln_pid" 2>/dev/null; then
+      echo "$test_name: kiln (pid $kiln_pid) outlived Helix; stopping it" >&2
+      kill "$kiln_pid" 2>/dev/null || true
+    fi
+  fi
+  if declare -F more_cleanup >/dev/null; then more_cleanup; fi
+  if [[ -n "$tmp" && "${HELIX_TEST_KEEP:-}" == 1 ]]; then
+    echo "$test_name: kept $tmp" >&2
+  elif [[ -n "$tmp" ]]; then
+    rm -rf "$tmp"
+  fi
+  exit "$status"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+fail() {
+  failed=1
+  echo "$test_name: FAILED: $*" >&2
+  exit 1
+}
+
+# --- prerequisites ---------------------------------------------------------------------------
+
+[[ -n "${KILN_BIN:-}" ]] || fail "set KILN_BIN to the kiln binary (e.g. KILN_BIN=target/debug/kiln)"
+[[ -x "$KILN_BIN" ]] || fail "KILN_BIN is not an executable file: $KILN_BIN"
+kiln_bin="$(cd "$(dirname "$KILN_BIN")" && pwd)/$(basename "$KILN_BIN")"
+for tool in tmux python3 apt-get dpkg-deb; do
+  command -v "$tool" >/dev/null 2>&1 || fail "$tool is required (tmux: apt-get install -y tmux)"
+done
 
 case "$(uname -m)" in
   x86_64) triplet=x86_64-linux-gnu ;;

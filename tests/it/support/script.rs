@@ -8,6 +8,27 @@ use serde_json::{Value, json};
 
 use super::llm_server::Reply;
 
+/// The tool results in a chat-completions request body, in order: (call id, content).
+pub fn tool_results(request: &Value) -> Vec<(String, String)> {
+    request["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|m| m["role"] == "tool")
+        .map(|m| {
+            (
+                m["tool_call_id"].as_str().unwrap().to_owned(),
+                m["content"].as_str().unwrap_or_default().to_owned(),
+            )
+        })
+        .collect()
+}
+
+/// The contents of those results.
+pub fn tool_contents(request: &Value) -> Vec<String> {
+    tool_results(request).into_iter().map(|(_, c)| c).collect()
+}
+
 fn chunk(delta: Value, finish: Option<&str>) -> String {
     let body = json!({
         "id": "chatcmpl-test",
