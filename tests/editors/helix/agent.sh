@@ -60,22 +60,6 @@ source "$here/lib.sh"
 
 # --- helpers for waiting -----------------------------------------------------------------------
 
-# wait_until DESCRIPTION SECONDS COMMAND...: polls COMMAND every 50 ms.
-wait_until() {
-  local what="$1" secs="$2"
-  shift 2
-  local left=$((deadline - SECONDS))
-  ((left > 0)) || fail "the time limit (${limit}s, HELIX_TEST_TIMEOUT) ran out while waiting for $what"
-  ((secs < left)) || secs="$left"
-  local end=$((SECONDS + secs))
-  until "$@"; do
-    ((SECONDS < end)) || fail "timed out after ${secs}s waiting for $what (time limit ${limit}s)"
-    if ((hx_should_run)) && [[ -f "$tmp/hx.status" ]]; then
-      fail "Helix exited (status $(cat "$tmp/hx.status")) while waiting for $what"
-    fi
-    sleep 0.05
-  done
-}
 
 # --- workspace, scripted model and configuration ----------------------------------------------
 
@@ -142,10 +126,6 @@ chmod +x "$tmp/launch.sh"
 
 # --- helpers for driving Helix ---------------------------------------------------------------
 
-screen() { tmux -S "$tmux_sock" capture-pane -p -t kiln-hx; }
-log_has() { [[ -f "$tmp/kiln.log" ]] && grep -qF -- "$1" "$tmp/kiln.log"; }
-log_count() { grep -cF -- "$1" "$tmp/kiln.log" 2>/dev/null || true; }
-screen_has() { screen 2>/dev/null | grep -qF -- "$1"; }
 screen_lacks() { ! screen_has "$1"; }
 # statusline_has TEXT: the status line (second to last row) shows TEXT.
 # The diagnostic mark (●) in the gutter of line 5.
@@ -153,14 +133,6 @@ line5_marked() { screen 2>/dev/null | grep -qE '^● +5  const farewell'; }
 line5_unmarked() { screen 2>/dev/null | grep -qE '^ +5  const farewell'; }
 statusline_has() { screen 2>/dev/null | tail -n 2 | head -n 1 | grep -qF -- "$1"; }
 
-# key NAME...: tmux key names (Space, Enter, Down) or single Helix command keys.
-key() {
-  local k
-  for k in "$@"; do
-    tmux -S "$tmux_sock" send-keys -t kiln-hx "$k"
-    sleep "$key_delay"
-  done
-}
 
 # command TEXT: a typed command (":w"), then Enter.
 command_line() {
@@ -217,16 +189,7 @@ tmux -S "$tmux_sock" -f /dev/null new-session -d -s kiln-hx -x 120 -y 30 "$tmp/l
 wait_until "kiln to start and log the client (client: helix in $tmp/kiln.log)" 15 log_has "client: helix"
 wait_until "Helix to open src/app.js in kiln (didOpen)" 10 log_has "notification textDocument/didOpen"
 wait_until "Helix to show src/app.js" 5 statusline_has " NOR "
-# launch.sh -> hx -> kiln: remember kiln's process id, to check that it exits with Helix.
-children() { ps -o pid= --ppid "$1" 2>/dev/null | tr -d ' ' || true; }
-for pid in $(children "$(cat "$tmp/hx.pid")"); do
-  for child in $(children "$pid"); do
-    if [[ "$(readlink -f "/proc/$child/exe" 2>/dev/null)" == "$(readlink -f "$kiln_bin")" ]]; then
-      kiln_pid="$child"
-    fi
-  done
-done
-[[ -n "$kiln_pid" ]] || fail "kiln is logging, but no kiln process runs under hx"
+find_kiln_pid
 grep -qF "roots [\"$(cd "$ws" && pwd -P)\"]" "$tmp/kiln.log" ||
   fail "kiln did not take the workspace as its root: $(grep -F 'position encoding' "$tmp/kiln.log" | cut -c 1-300)"
 

@@ -7,6 +7,8 @@
 # and the tools, and gets Helix 25.01 (hx and its libc) from Debian trixie, fetched once
 # into .cache/helix with apt-get (private lists and cache, /etc/apt untouched), then
 # checked to run: hx_bin, libdir, loader, HELIX_RUNTIME and hx_version.
+# Then the helpers both drive Helix with: screen, wait_until, log_has, log_count,
+# screen_has, key and find_kiln_pid (they need tmux_sock and, for key, key_delay).
 
 tmp=""
 tmux_sock=""
@@ -163,3 +165,53 @@ loader="$(ls "$libdir"/ld-linux*.so.* 2>/dev/null | head -n 1)"
 export HELIX_RUNTIME="$cache/hx/usr/lib/hx/runtime"
 hx_version="$("$loader" --library-path "$libdir" "$hx_bin" --version 2>&1)" ||
   fail "hx does not run: $hx_version"
+
+# --- helpers for driving Helix in tmux (session kiln-hx) ----------------------------------------
+
+screen() { tmux -S "$tmux_sock" capture-pane -p -t kiln-hx; }
+
+# wait_until DESCRIPTION SECONDS COMMAND...: polls COMMAND every 50 ms.
+wait_until() {
+  local what="$1" secs="$2"
+  shift 2
+  local left=$((deadline - SECONDS))
+  ((left > 0)) || fail "the time limit (${limit}s, HELIX_TEST_TIMEOUT) ran out while waiting for $what"
+  ((secs < left)) || secs="$left"
+  local end=$((SECONDS + secs))
+  until "$@"; do
+    ((SECONDS < end)) || fail "timed out after ${secs}s waiting for $what (time limit ${limit}s)"
+    if ((hx_should_run)) && [[ -f "$tmp/hx.status" ]]; then
+      fail "Helix exited (status $(cat "$tmp/hx.status")) while waiting for $what"
+    fi
+    sleep 0.05
+  done
+}
+
+log_has() { [[ -f "$tmp/kiln.log" ]] && grep -qF -- "$1" "$tmp/kiln.log"; }
+log_count() { grep -cF -- "$1" "$tmp/kiln.log" 2>/dev/null || true; }
+screen_has() { screen 2>/dev/null | grep -qF -- "$1"; }
+
+# key NAME...: tmux key names (Escape, Enter, BSpace) or single Helix command keys.
+key() {
+  local k
+  for k in "$@"; do
+    [[ "$k" == ";" ]] && k='\;' # a lone ";" separates tmux commands
+    tmux -S "$tmux_sock" send-keys -t kiln-hx "$k"
+    sleep "$key_delay"
+  done
+}
+
+# find_kiln_pid: launch.sh -> hx -> kiln; remembers kiln's process id, to check that it
+# exits with Helix.
+find_kiln_pid() {
+  local pid child
+  children() { ps -o pid= --ppid "$1" 2>/dev/null | tr -d ' ' || true; }
+  for pid in $(children "$(cat "$tmp/hx.pid")"); do
+    for child in $(children "$pid"); do
+      if [[ "$(readlink -f "/proc/$child/exe" 2>/dev/null)" == "$(readlink -f "$kiln_bin")" ]]; then
+        kiln_pid="$child"
+      fi
+    done
+  done
+  [[ -n "$kiln_pid" ]] || fail "kiln is logging, but no kiln process runs under hx"
+}

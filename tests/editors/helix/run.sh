@@ -76,38 +76,6 @@ chmod +x "$tmp/launch.sh"
 
 # --- helpers for driving Helix ---------------------------------------------------------------
 
-screen() { tmux -S "$tmux_sock" capture-pane -p -t kiln-hx; }
-
-# wait_until DESCRIPTION SECONDS COMMAND...: polls COMMAND every 50 ms.
-wait_until() {
-  local what="$1" secs="$2"
-  shift 2
-  local left=$((deadline - SECONDS))
-  ((left > 0)) || fail "the time limit (${limit}s, HELIX_TEST_TIMEOUT) ran out while waiting for $what"
-  ((secs < left)) || secs="$left"
-  local end=$((SECONDS + secs))
-  until "$@"; do
-    ((SECONDS < end)) || fail "timed out after ${secs}s waiting for $what (time limit ${limit}s)"
-    if ((hx_should_run)) && [[ -f "$tmp/hx.status" ]]; then
-      fail "Helix exited (status $(cat "$tmp/hx.status")) while waiting for $what"
-    fi
-    sleep 0.05
-  done
-}
-
-log_has() { [[ -f "$tmp/kiln.log" ]] && grep -qF -- "$1" "$tmp/kiln.log"; }
-log_count() { grep -cF -- "$1" "$tmp/kiln.log" 2>/dev/null || true; }
-screen_has() { screen 2>/dev/null | grep -qF -- "$1"; }
-
-# key NAME...: tmux key names (Escape, Enter, BSpace) or single Helix command keys.
-key() {
-  local k
-  for k in "$@"; do
-    [[ "$k" == ";" ]] && k='\;' # a lone ";" separates tmux commands
-    tmux -S "$tmux_sock" send-keys -t kiln-hx "$k"
-    sleep "$key_delay"
-  done
-}
 
 # type_text TEXT: literal text, one character at a time (see HELIX_TEST_KEY_DELAY).
 type_text() {
@@ -143,16 +111,7 @@ tmux -S "$tmux_sock" -f /dev/null new-session -d -s kiln-hx -x 120 -y 30 "$tmp/l
 wait_until "kiln to answer initialize (position encoding in $tmp/kiln.log)" 15 log_has "position encoding "
 wait_until "Helix to open main.rs in kiln (didOpen)" 10 log_has "notification textDocument/didOpen"
 wait_until "Helix to show main.rs" 5 screen_has " NOR "
-# launch.sh -> hx -> kiln: remember kiln's process id, to check that it exits with Helix.
-children() { ps -o pid= --ppid "$1" 2>/dev/null | tr -d ' ' || true; }
-for pid in $(children "$(cat "$tmp/hx.pid")"); do
-  for child in $(children "$pid"); do
-    if [[ "$(readlink -f "/proc/$child/exe" 2>/dev/null)" == "$(readlink -f "$kiln_bin")" ]]; then
-      kiln_pid="$child"
-    fi
-  done
-done
-[[ -n "$kiln_pid" ]] || fail "kiln is logging, but no kiln process runs under hx"
+find_kiln_pid
 
 # 1. A new first line with 2-, 3- and 4-byte characters.
 key O; insert_mode
